@@ -1,0 +1,40 @@
+"""The one interface every model adapter implements."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+
+from medharness.schema import ModelCard, Prediction, Request
+
+
+class ModelAdapter(ABC):
+    """generate(requests) -> predictions, one per request, in the same order.
+
+    Adapters import heavy dependencies (torch, transformers, HTTP clients) lazily, inside
+    __init__ or generate, so that listing and validating cards stays fast. A request that fails
+    becomes a Prediction with `error` set; an adapter raises only when nothing can work (the
+    run stops with that message).
+    """
+
+    def __init__(self, card: ModelCard) -> None:
+        self.card = card
+
+    @abstractmethod
+    def generate(self, requests: list[Request]) -> list[Prediction]:
+        """Answer a batch. Outputs must not depend on the batch's size or composition."""
+
+    def fingerprint(self) -> str:
+        """Identifies everything that changes outputs: the card, plus weights where known.
+
+        Adapters that load weights extend `fingerprint_parts`.
+        """
+        blob = json.dumps(self.fingerprint_parts(), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def fingerprint_parts(self) -> dict:
+        return {"card": self.card.model_dump(exclude={"description", "batch_size"})}
+
+    def close(self) -> None:
+        """Release resources (servers, GPU memory). Called once at the end of a run."""
