@@ -5,8 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
 
 from medharness.schema import ModelCard, Prediction, Request
+
+if TYPE_CHECKING:
+    from medharness.tasks.base import TaskPlugin
 
 
 class ModelAdapter(ABC):
@@ -20,6 +25,10 @@ class ModelAdapter(ABC):
 
     def __init__(self, card: ModelCard) -> None:
         self.card = card
+
+    def prepare(self, task: "TaskPlugin", data_dir: Optional[Path], split: str) -> None:
+        """Called once before the first batch. Baselines read the task's train split here;
+        most adapters need nothing."""
 
     @abstractmethod
     def generate(self, requests: list[Request]) -> list[Prediction]:
