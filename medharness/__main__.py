@@ -1,0 +1,3 @@
+from medharness.cli import main
+
+main()

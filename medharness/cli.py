@@ -1,0 +1,225 @@
+"""The `medharness` command line. Every user mistake is one line on stderr and exit code 2;
+`--debug` (anywhere on the line) shows the traceback instead."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Optional
+
+import click
+import typer
+
+from medharness.console import console, print_summary, progress_bar
+from medharness.errors import UserError
+
+app = typer.Typer(
+    name="medharness", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help="Evaluate vision-language models on biomedical benchmarks, with named metric definitions.",
+)
+analyze_app = typer.Typer(no_args_is_help=True, help="Studies over results/: by modality, by selection ratio.")
+app.add_typer(analyze_app, name="analyze")
+
+# Options declared once, reused by the commands.
+TaskOpt = Annotated[str, typer.Option("--task", "-t", help="Task card name(s), comma-separated (see `medharness list tasks`).")]
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model card name(s) or a card .yaml path, comma-separated.")]
+DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Local copy of the dataset (original release or HF layout). Default: the card's env variable, else the Hugging Face copy.")]
+SplitOpt = Annotated[Optional[str], typer.Option("--split", help="Split to evaluate (default: the card's).")]
+LimitOpt = Annotated[Optional[int], typer.Option("--limit", min=1, help="Evaluate only the first N samples.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for bootstrap CIs and any sampling.")]
+ResultsOpt = Annotated[Path, typer.Option("--results", help="Results folder (runs and the response cache).")]
+OutOpt = Annotated[Path, typer.Option("--out", help="Folder for the generated report files.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
+TasksFilterOpt = Annotated[Optional[str], typer.Option("--task", "-t", help="Only these tasks (comma-separated).")]
+
+
+def split_list(value: Optional[str]) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def parse_ratios(value: Optional[str]) -> list[Optional[float]]:
+    if not value:
+        return [None]
+    ratios = []
+    for part in split_list(value):
+        try:
+            r = float(part)
+        except ValueError:
+            raise UserError(f"--selection-ratio: {part!r} is not a number; give ratios in (0, 1] like 0.25,0.5,1.0") from None
+        if not 0 < r <= 1:
+            raise UserError(f"--selection-ratio: {r:g} is outside (0, 1]; give ratios like 0.25,0.5,1.0")
+        ratios.append(r)
+    return ratios
+
+
+@app.command()
+def run(
+    task: TaskOpt,
+    model: ModelOpt,
+    data_dir: DataDirOpt = None,
+    split: SplitOpt = None,
+    limit: LimitOpt = None,
+    seed: SeedOpt = 0,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", min=1, help="Requests per model call (default: the model card's). Results do not depend on it.")] = None,
+    selection_ratio: Annotated[Optional[str], typer.Option("--selection-ratio", help="Dragonfly zoom-in selection ratio(s), e.g. 0.25,0.5,1.0: one run per ratio.")] = None,
+    max_new_tokens: Annotated[Optional[int], typer.Option("--max-new-tokens", min=1, help="Override the generation length.")] = None,
+    judge: Annotated[Optional[str], typer.Option("--judge", help="Model card of the judge for judged metrics (MM-Vet).")] = None,
+    results: ResultsOpt = Path("results"),
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the response cache.")] = False,
+    no_resume: Annotated[bool, typer.Option("--no-resume", help="Start a fresh run even if an unfinished one exists.")] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Evaluate model(s) on task(s): writes results/<run>/run.json and samples.jsonl.
+
+    Several tasks, models or selection ratios make one run each; a task that fails (say, its data
+    is missing) is reported and the others go on. Run the same command again to resume.
+    """
+    from medharness.runner import RunConfig, execute
+
+    tasks, models, ratios = split_list(task), split_list(model), parse_ratios(selection_ratio)
+    if data_dir is not None and len(tasks) > 1:
+        raise UserError("--data-dir names one dataset; run one task at a time with it, or set each card's data variable")
+    failures = []
+    for t in tasks:
+        for m in models:
+            for r in ratios:
+                config = RunConfig(
+                    task=t, model=m, data_dir=data_dir, split=split, limit=limit, seed=seed,
+                    batch_size=batch_size, results_dir=results, selection_ratio=r,
+                    max_new_tokens=max_new_tokens, use_cache=not no_cache, resume=not no_resume, judge=judge,
+                )
+                try:
+                    with progress_bar(f"{t} / {m}", enabled=not quiet) as hook:
+                        run_dir, record = execute(config, progress=hook)
+                except UserError as exc:
+                    if len(tasks) * len(models) * len(ratios) == 1:
+                        raise
+                    console.print(f"[red]error[/red] ({t} / {m}): {exc}")
+                    failures.append(f"{t}/{m}")
+                    continue
+                print_summary(str(run_dir), record)
+    if failures:
+        raise UserError(f"{len(failures)} run(s) failed: {', '.join(failures)}")
+
+
+@app.command()
+def score(
+    task: TaskOpt,
+    predictions: Annotated[Path, typer.Option("--predictions", "-p", help='JSONL file, one {"id": ..., "prediction": ...} per sample.')],
+    data_dir: DataDirOpt = None,
+    split: SplitOpt = None,
+    seed: SeedOpt = 0,
+    results: ResultsOpt = Path("results"),
+) -> None:
+    """Score another tool's predictions with this task's metric definitions (no model needed).
+
+    Ids the task does not know, samples without a prediction (scored as wrong) and duplicate ids
+    are reported with counts and the first few ids.
+    """
+    from medharness.runner import RunConfig, execute
+    from medharness.schema import ModelCard
+
+    if not predictions.is_file():
+        raise UserError(f"predictions file {str(predictions)!r} not found")
+    card = ModelCard(
+        name=f"replay-{predictions.stem}", adapter="replay", options={"path": str(predictions.resolve())},
+        description=f"predictions replayed from {predictions.name}",
+    )
+    config = RunConfig(task=task, model=card.name, model_card=card, data_dir=data_dir, split=split, seed=seed, results_dir=results)
+    run_dir, record = execute(config)
+    print_summary(str(run_dir), record)
+
+
+@app.command("list")
+def list_(what: Annotated[Optional[str], typer.Argument(help="tasks, models, metrics, adapters or formats (default: tasks and models).")] = None) -> None:
+    """What can be run: task cards with their metrics and sources, model cards, metrics."""
+    from medharness.listing import print_listing
+
+    print_listing(what)
+
+
+@app.command()
+def validate(paths: Annotated[Optional[list[Path]], typer.Argument(help="Card files (default: every card in tasks/ and models/).")] = None) -> None:
+    """Check cards: YAML, known keys, and that their format/adapter/metrics exist."""
+    from medharness.listing import validate_cards
+
+    problems = validate_cards(paths or [])
+    for problem in problems:
+        console.print(f"[red]invalid[/red] {problem}")
+    if problems:
+        raise UserError(f"{len(problems)} card(s) invalid")
+    console.print("all cards valid")
+
+
+@app.command()
+def fixtures(
+    out: Annotated[Path, typer.Argument(help="Folder to write the datasets into.")],
+    names: Annotated[Optional[list[str]], typer.Argument(help="Fixture names (default: all).")] = None,
+) -> None:
+    """Write small generated datasets in each benchmark's real layout (for tests and trials)."""
+    from medharness.fixtures.base import write_fixture
+    from medharness.registry import FIXTURES
+
+    for name in names or FIXTURES.names():
+        console.print(f"{name}: {write_fixture(name, out)}")
+
+
+@app.command()
+def demo(
+    data: Annotated[Path, typer.Option("--data", help="Where the generated sample data goes.")] = Path("data/demo"),
+    results: ResultsOpt = Path("results"),
+    out: OutOpt = Path("reports"),
+) -> None:
+    """Offline demo: generate sample data, evaluate baselines and a tiny random Dragonfly, write reports."""
+    from medharness.demo import run_demo
+
+    run_demo(data, results, out)
+
+
+@app.command()
+def report(results: ResultsOpt = Path("results"), out: OutOpt = Path("reports")) -> None:
+    """Leaderboard from results/ (Markdown, CSV, self-contained HTML). Never runs a model."""
+    from medharness.report.leaderboard import write_leaderboard
+
+    for path in write_leaderboard(results, out):
+        console.print(f"wrote {path}")
+
+
+@analyze_app.command("modality")
+def analyze_modality(results: ResultsOpt = Path("results"), out: OutOpt = Path("reports"), task: TasksFilterOpt = None) -> None:
+    """Per-modality, organ and question-type tables and charts with CIs, for every model."""
+    from medharness.report.analysis import analyze_modality as study
+
+    for path in study(results, out, split_list(task) or None):
+        console.print(f"wrote {path}")
+
+
+@analyze_app.command("selection")
+def analyze_selection(results: ResultsOpt = Path("results"), out: OutOpt = Path("reports"), task: TasksFilterOpt = None) -> None:
+    """Dragonfly sweeps: metric against selection ratio, with visual tokens and seconds per sample."""
+    from medharness.report.analysis import analyze_selection as study
+
+    for path in study(results, out, split_list(task) or None):
+        console.print(f"wrote {path}")
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    if debug:
+        args.remove("--debug")
+    try:
+        code = app(args=args, prog_name="medharness", standalone_mode=False)
+    except UserError as exc:
+        if debug:
+            traceback.print_exc()
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        console.print("interrupted; run the same command again to resume")
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

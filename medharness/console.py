@@ -1,0 +1,63 @@
+"""What a run shows on screen: a progress bar with samples/s and ETA, then a short summary."""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from medharness.schema import RunRecord
+
+console = Console(stderr=True, highlight=False)
+
+
+@contextmanager
+def progress_bar(label: str, enabled: bool = True) -> Iterator:
+    """Yields a hook (done, total) for `runner.execute`."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    columns = (
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        job = bar.add_task(label, total=None, rate="")
+        start = {"t": time.perf_counter(), "n": None}
+
+        def hook(done: int, total: int) -> None:
+            if start["n"] is None:
+                start["n"] = done
+            elapsed = time.perf_counter() - start["t"]
+            rate = (done - start["n"]) / elapsed if elapsed > 0 else 0.0
+            bar.update(job, completed=done, total=total, rate=f"{rate:,.1f} samples/s")
+
+        yield hook
+
+
+def fmt(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def print_summary(run_dir: str, record: RunRecord) -> None:
+    spec = record.spec
+    ratio = spec.generation.selection_ratio
+    title = f"{spec.task} / {spec.model}" + (f" / selection ratio {ratio:g}" if ratio is not None else "")
+    table = Table(title=title, title_justify="left", show_edge=False)
+    for col in ("metric", "value", "95% CI", "n"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for name, v in record.metrics.overall.items():
+        ci = f"{fmt(v.ci[0])}-{fmt(v.ci[1])}" if v.ci else "-"
+        table.add_row(name, fmt(v.value), ci, str(v.n))
+    console.print(table)
+    parts = [f"{record.n_samples} samples", f"{record.n_errors} errors", f"{record.n_cached} from cache"]
+    if spec.model_card.get("random_weights"):
+        parts.append("RANDOM WEIGHTS (not a real model)")
+    console.print(", ".join(parts) + f" -> {run_dir}")
+    for warning in record.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")

@@ -1,0 +1,63 @@
+"""Seeded percentile-bootstrap confidence intervals, reproducible for a given seed and cell."""
+
+from __future__ import annotations
+
+import zlib
+from typing import Callable, Optional, Sequence, TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+
+N_BOOT = 1000
+N_BOOT_CORPUS = 200  # corpus metrics recompute over the whole group per draw
+ALPHA = 0.05
+_CHUNK = 4_000_000  # resampled indices held in memory at once
+
+
+def cell_rng(seed: int, *cell: str) -> np.random.Generator:
+    """One generator per (seed, metric, key, group): a cell's CI does not depend on which other
+    cells were computed before it."""
+    return np.random.default_rng([seed, zlib.crc32("\x1f".join(cell).encode())])
+
+
+def mean_ci(values: np.ndarray, rng: np.random.Generator, n_boot: int = N_BOOT) -> Optional[tuple[float, float]]:
+    """95 % percentile interval of the mean of `values` under resampling with replacement."""
+    n = len(values)
+    if n == 0:
+        return None
+    if np.isin(values, (0.0, 1.0)).all():
+        # For 0/1 values the resampled sum is exactly Binomial(n, mean): same distribution,
+        # without materialising n_boot x n indices.
+        means = rng.binomial(n, values.mean(), size=n_boot) / n
+    else:
+        rows = max(1, _CHUNK // n)
+        parts = []
+        for start in range(0, n_boot, rows):
+            idx = rng.integers(0, n, size=(min(rows, n_boot - start), n))
+            parts.append(values[idx].mean(axis=1))
+        means = np.concatenate(parts)
+    lo, hi = np.quantile(means, [ALPHA / 2, 1 - ALPHA / 2])
+    return float(lo), float(hi)
+
+
+def corpus_ci(
+    items: Sequence[T],
+    statistic: Callable[[Sequence[T]], Optional[float]],
+    rng: np.random.Generator,
+    n_boot: int = N_BOOT_CORPUS,
+) -> Optional[tuple[float, float]]:
+    """Percentile interval of a corpus-level statistic (recomputed on each resample)."""
+    n = len(items)
+    if n == 0:
+        return None
+    draws = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, n, size=n)
+        value = statistic([items[i] for i in idx])
+        if value is not None:
+            draws.append(value)
+    if not draws:
+        return None
+    lo, hi = np.quantile(np.asarray(draws), [ALPHA / 2, 1 - ALPHA / 2])
+    return float(lo), float(hi)

@@ -1,0 +1,102 @@
+"""The one generic breakdown: every metric, overall and by any metadata key, with counts and
+bootstrap CIs. There are no per-modality functions; a modality table is `group_by: [modality]`."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from medharness.metrics.base import Metric
+from medharness.metrics.bootstrap import cell_rng, corpus_ci, mean_ci
+from medharness.registry import METRICS
+from medharness.schema import Metrics, MetricTable, MetricValue, SampleResult
+
+MISSING = "(missing)"
+
+
+def group_values(result: SampleResult, key: str) -> list[str]:
+    """The groups an item belongs to for `key`: metadata first, then a SampleResult field.
+    A list value puts the item in each listed group (comma-joined question types)."""
+    value: Any = result.metadata.get(key, getattr(result, key, None))
+    if value is None or value == "" or value == []:
+        return [MISSING]
+    if isinstance(value, (list, tuple)):
+        return sorted({label(v) for v in value})
+    return [label(value)]
+
+
+def label(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def metric_table(
+    results: Sequence[SampleResult],
+    metrics: Sequence[Metric],
+    seed: int,
+    cell: tuple[str, ...],
+    min_size: int,
+) -> MetricTable:
+    table: MetricTable = {}
+    for metric in metrics:
+        if metric.per_sample is not None:
+            values = np.asarray(
+                [r.scores[metric.name] for r in results if r.scores.get(metric.name) is not None],
+                dtype=float,
+            )
+            n = len(values)
+            value = float(values.mean()) if n else None
+            ci = mean_ci(values, cell_rng(seed, metric.name, *cell)) if n > 1 else None
+            table[metric.name] = MetricValue(value=value, n=n, ci=ci, small=n < min_size)
+        if metric.corpus is not None:
+            table.update(corpus_table(results, metric, seed, cell, min_size))
+    return table
+
+
+def corpus_table(
+    results: Sequence[SampleResult], metric: Metric, seed: int, cell: tuple[str, ...], min_size: int
+) -> MetricTable:
+    assert metric.corpus is not None
+    n = len(results)
+    values = metric.corpus(results) if n else {name: None for name in metric.output_names()}
+    table: MetricTable = {}
+    for name in metric.output_names():
+        ci = None
+        if metric.bootstrap and n > 1 and values.get(name) is not None:
+            ci = corpus_ci(results, lambda sub, name=name: metric.corpus(sub).get(name), cell_rng(seed, name, *cell))
+        table[name] = MetricValue(value=values.get(name), n=n, ci=ci, small=n < min_size)
+    return table
+
+
+def aggregate(
+    results: Iterable[SampleResult],
+    metric_names: Sequence[str],
+    group_by: Sequence[str] = (),
+    min_group_size: int = 30,
+    seed: int = 0,
+) -> Metrics:
+    """Score tables for a run. Items are put in id order first, so the numbers (CIs included)
+    do not depend on batch size, sample order or the number of processes."""
+    ordered = sorted(results, key=lambda r: r.id)
+    metrics = [METRICS.get(name) for name in metric_names]
+    out = Metrics(
+        overall=metric_table(ordered, metrics, seed, ("overall",), min_size=0),
+        counts={
+            "samples": len(ordered),
+            "errors": sum(1 for r in ordered if r.error),
+            "cached": sum(1 for r in ordered if r.cached),
+        },
+    )
+    for key in group_by:
+        members: dict[str, list[SampleResult]] = {}
+        for r in ordered:
+            for g in group_values(r, key):
+                members.setdefault(g, []).append(r)
+        out.groups[key] = {
+            g: metric_table(items, metrics, seed, (key, g), min_group_size)
+            for g, items in sorted(members.items())
+        }
+    return out
+

@@ -1,0 +1,292 @@
+"""card -> samples -> batches -> adapter.generate -> score -> aggregate -> write.
+
+Every finished sample is appended to samples.jsonl at once, so a run killed at any moment
+(SIGKILL included) resumes where it stopped when the same command is run again: the spec hash
+finds the unfinished run, done ids are skipped, and each sample is scored exactly once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+from medharness import results as files
+from medharness.cards import load_model_card, load_task_card
+from medharness.errors import UserError
+from medharness.images import ImageError, image_hash
+from medharness.metrics.base import Metric
+from medharness.metrics.grouped import aggregate
+from medharness.models.base import ModelAdapter
+from medharness.provenance import digest, git_commit, package_versions
+from medharness.registry import ADAPTERS, METRICS, TASK_PLUGINS
+from medharness.schema import (
+    GenerationSettings, ModelCard, Prediction, Request, RunRecord, RunSpec, Sample, SampleResult,
+    TaskCard,
+)
+from medharness.store import ResponseCache, cache_key
+from medharness.tasks.base import TaskPlugin
+
+ProgressHook = Callable[[int, int], None]  # (samples done so far, total)
+
+
+@dataclass
+class RunConfig:
+    task: str
+    model: str
+    data_dir: Optional[Path] = None
+    split: Optional[str] = None
+    limit: Optional[int] = None
+    seed: int = 0
+    batch_size: Optional[int] = None
+    results_dir: Path = Path("results")
+    selection_ratio: Optional[float] = None
+    max_new_tokens: Optional[int] = None
+    use_cache: bool = True
+    resume: bool = True
+    judge: Optional[str] = None
+    model_card: Optional[ModelCard] = None  # given directly (score's replay card) instead of by name
+    extra_options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Prepared:
+    """Everything resolved before the first model call."""
+
+    config: RunConfig
+    task_card: TaskCard
+    plugin: TaskPlugin
+    model_card: ModelCard
+    metrics: list[Metric]
+    split: str
+    data_dir: Optional[Path]
+    samples: list[Sample]
+    generation: GenerationSettings
+    options: dict[str, Any]
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def resolve_data_dir(given: Optional[Path], card: TaskCard) -> Optional[Path]:
+    if given is None and card.data_env and os.environ.get(card.data_env):
+        given = Path(os.environ[card.data_env])
+    if given is not None and not given.is_dir():
+        raise UserError(f"data folder {str(given)!r} does not exist; pass --data-dir with the dataset's folder")
+    return given
+
+
+def generation_settings(task: TaskCard, model: ModelCard, config: RunConfig) -> GenerationSettings:
+    """Task defaults, then the model card's overrides, then the command line's."""
+    merged = task.generation.model_dump()
+    merged.update(model.generation)
+    if config.selection_ratio is not None:
+        merged["selection_ratio"] = config.selection_ratio
+    if config.max_new_tokens is not None:
+        merged["max_new_tokens"] = config.max_new_tokens
+    try:
+        return GenerationSettings.model_validate(merged)
+    except ValueError as exc:
+        raise UserError(f"model card {model.name!r}: bad generation settings: {exc}") from None
+
+
+def prepare(config: RunConfig) -> Prepared:
+    task_card = load_task_card(config.task)
+    model_card = config.model_card or load_model_card(config.model)
+    plugin = TASK_PLUGINS.get(task_card.format)(task_card)
+    ADAPTERS.get(model_card.adapter)  # unknown adapter: fail before loading any data
+    metrics = [METRICS.get(name) for name in task_card.metrics]
+    split = config.split or task_card.split
+    if split not in task_card.splits:
+        raise UserError(f"task {task_card.name!r} has no split {split!r}; choose one of {', '.join(task_card.splits)}")
+    files.check_writable(config.results_dir)
+    data_dir = resolve_data_dir(config.data_dir, task_card)
+    samples = list(plugin.load(data_dir, split))
+    if config.limit is not None:
+        samples = samples[: config.limit]
+    duplicates = len(samples) - len({s.id for s in samples})
+    if duplicates:
+        raise UserError(f"task {task_card.name!r}: {duplicates} duplicate sample ids in the data; check the data files")
+    options = {**task_card.options, **config.extra_options}
+    if config.judge:
+        options["judge"] = config.judge
+    for metric in metrics:
+        if metric.batch is not None:
+            metric.batch([], options)  # raises a UserError when, say, no judge is configured
+    return Prepared(
+        config=config, task_card=task_card, plugin=plugin, model_card=model_card, metrics=metrics,
+        split=split, data_dir=data_dir, samples=samples,
+        generation=generation_settings(task_card, model_card, config), options=options,
+    )
+
+
+def data_fingerprint(samples: Sequence[Sample]) -> str:
+    return digest([
+        (s.id, s.question, s.references, s.answer_type, s.choices,
+         [i.path or hashlib.sha256(i.data or b"").hexdigest() for i in s.images])
+        for s in samples
+    ])
+
+
+def build_spec(p: Prepared, adapter: ModelAdapter) -> RunSpec:
+    return RunSpec(
+        task=p.task_card.name, task_version=p.task_card.version, task_format=p.task_card.format,
+        split=p.split, data_source=p.plugin.data_source(p.data_dir),
+        data_fingerprint=data_fingerprint(p.samples), model=p.model_card.name,
+        model_card=p.model_card.model_dump(), model_fingerprint=adapter.fingerprint(),
+        generation=p.generation, limit=p.config.limit, seed=p.config.seed,
+        metric_definitions={m.name: m.definition for m in p.metrics},
+        options={**p.options, "headline": p.task_card.headline, "group_by": p.task_card.group_by},
+    )
+
+
+def start_run_dir(results_dir: Path, spec: RunSpec, spec_hash: str, resume: bool) -> tuple[Path, RunRecord]:
+    existing = files.find_resumable(results_dir, spec_hash) if resume else None
+    if existing is not None:
+        return existing, files.read_record(existing)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    ratio = f"-r{spec.generation.selection_ratio:g}" if spec.generation.selection_ratio is not None else ""
+    run_dir = results_dir / f"{spec.task}__{spec.model}{ratio}__{spec_hash[:8]}__{stamp}"
+    run_dir.mkdir(parents=True)
+    record = RunRecord(
+        run_id=run_dir.name, spec_hash=spec_hash, spec=spec, started=utcnow(),
+        git_commit=git_commit(), packages=package_versions(),
+    )
+    files.write_record(run_dir, record)
+    return run_dir, record
+
+
+def score_sample(
+    sample: Sample, request: Optional[Request], prediction: Prediction, metrics: Sequence[Metric], cached: bool
+) -> SampleResult:
+    """Errors are scored as an empty answer: wrong, counted, never dropped."""
+    text = "" if prediction.error else prediction.text
+    prompt = request.prompt if request else ""
+    return SampleResult(
+        id=sample.id, prompt=prompt, prediction=text, references=sample.references,
+        answer_type=sample.answer_type, choices=sample.choices, metadata=sample.metadata,
+        scores={m.name: m.per_sample(text, sample) for m in metrics if m.per_sample is not None},
+        error=prediction.error, cached=cached, input_tokens=prediction.input_tokens,
+        visual_tokens=prediction.visual_tokens, output_tokens=prediction.output_tokens,
+        seconds=prediction.seconds, extra=prediction.extra,
+        prompt_hash=hashlib.sha256(prompt.encode()).hexdigest()[:16],
+        target_hash=digest(sample.references),
+    )
+
+
+class BatchEvaluator:
+    """Turns a batch of samples into scored results: cache lookups, model calls, scoring."""
+
+    def __init__(self, p: Prepared, adapter: ModelAdapter, cache: Optional[ResponseCache]) -> None:
+        self.p = p
+        self.adapter = adapter
+        self.cache = cache
+        self.fingerprint = adapter.fingerprint()
+
+    def __call__(self, batch: Sequence[Sample]) -> list[SampleResult]:
+        errors: dict[str, str] = {s.id: s.error for s in batch if s.error}
+        requests: dict[str, Request] = {}
+        keys: dict[str, str] = {}
+        for s in batch:
+            if s.id in errors:
+                continue
+            requests[s.id] = request = self.p.plugin.request(s, self.p.generation)
+            if self.cache is None or not getattr(self.adapter, "needs_images", True):
+                continue
+            try:
+                keys[s.id] = cache_key(self.fingerprint, request, [image_hash(i) for i in request.images])
+            except ImageError as exc:
+                errors[s.id] = str(exc)
+        hits = self.cache.get_many(keys.values()) if self.cache and keys else {}
+        to_run = [requests[s.id] for s in batch if s.id in requests and s.id not in errors and keys.get(s.id) not in hits]
+        fresh = dict(zip([r.sample_id for r in to_run], self.adapter.generate(to_run) if to_run else []))
+        if self.cache is not None:
+            self.cache.put_many({keys[i]: pred for i, pred in fresh.items() if i in keys and not pred.error})
+        out = []
+        for s in batch:
+            if s.id in errors:
+                pred, cached = Prediction(sample_id=s.id, error=errors[s.id]), False
+            elif s.id in fresh:
+                pred, cached = fresh[s.id], False
+            else:
+                pred, cached = hits[keys[s.id]].model_copy(update={"sample_id": s.id}), True
+            out.append(score_sample(s, requests.get(s.id), pred, self.p.metrics, cached))
+        self.batch_score(out)
+        return out
+
+    def batch_score(self, results: list[SampleResult]) -> None:
+        for metric in self.p.metrics:
+            if metric.batch is None:
+                continue
+            for result, (value, record) in zip(results, metric.batch(results, self.p.options)):
+                result.scores[metric.name] = value
+                result.extra[metric.name] = record
+
+
+def execute(
+    config: RunConfig,
+    progress: Optional[ProgressHook] = None,
+    shard: Optional[Callable[[list[Sample]], list[Sample]]] = None,
+) -> tuple[Path, RunRecord]:
+    """Run (or resume) one task x model x settings; returns the run folder and its record."""
+    started = time.perf_counter()
+    p = prepare(config)
+    adapter: ModelAdapter = ADAPTERS.get(p.model_card.adapter)(p.model_card)
+    try:
+        adapter.prepare(p.plugin, p.data_dir, p.split)
+        spec = build_spec(p, adapter)
+        spec_hash = digest(spec.model_dump())
+        run_dir, record = start_run_dir(config.results_dir, spec, spec_hash, config.resume)
+        use_cache = config.use_cache and getattr(adapter, "use_cache", True)
+        cache = ResponseCache(config.results_dir / files.CACHE_FILE) if use_cache else None
+        mine = shard(p.samples) if shard else p.samples
+        done = {r.id for r in files.read_samples(run_dir, repair=True)}
+        todo = [s for s in mine if s.id not in done]
+        evaluate = BatchEvaluator(p, adapter, cache)
+        size = config.batch_size or p.model_card.batch_size
+        count = len(mine) - len(todo)
+        if progress:
+            progress(count, len(mine))
+        with open(run_dir / files.SAMPLES_FILE, "a", encoding="utf-8") as out:
+            for start in range(0, len(todo), size):
+                scored = evaluate(todo[start : start + size])
+                out.write("".join(r.model_dump_json() + "\n" for r in scored))
+                out.flush()
+                count += len(scored)
+                if progress:
+                    progress(count, len(mine))
+        if cache is not None:
+            cache.close()
+    finally:
+        adapter.close()
+    if shard:
+        return run_dir, record
+    return run_dir, finalize(run_dir, record, p, time.perf_counter() - started)
+
+
+def finalize(run_dir: Path, record: RunRecord, p: Prepared, seconds: float) -> RunRecord:
+    """Aggregate every sample line of the run (this attempt's and earlier ones') into run.json."""
+    scored = files.read_samples(run_dir)
+    ids = [r.id for r in scored]
+    expected = {s.id for s in p.samples}
+    if len(ids) != len(set(ids)) or set(ids) != expected:
+        raise RuntimeError(
+            f"{run_dir}: samples.jsonl holds {len(ids)} lines for {len(expected)} samples; "
+            "the run folder was changed by another process"
+        )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        metrics = aggregate(scored, p.task_card.metrics, p.task_card.group_by, p.task_card.min_group_size, p.config.seed)
+    record = record.model_copy(update={
+        "status": "complete", "finished": utcnow(), "seconds": round(seconds, 3),
+        "n_samples": len(scored), "n_errors": metrics.counts["errors"], "n_cached": metrics.counts["cached"],
+        "metrics": metrics, "warnings": sorted({str(w.message) for w in caught}),
+    })
+    files.write_record(run_dir, record)
+    return record
