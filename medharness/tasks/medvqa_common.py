@@ -1,0 +1,223 @@
+"""What the three medical VQA loaders share: the plugin skeleton (split check, data folder or
+Hugging Face snapshot, answer-type definitions), a restricted unpickler, the HF parquet reader
+and image references that stay inside the data folder."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import posixpath
+import socket
+from pathlib import Path
+from typing import Any, Iterator, Optional
+from urllib.parse import urlparse
+
+from medharness.errors import UserError
+from medharness.images import ImageError, resolve_inside
+from medharness.metrics.normalize import lmms_slake
+from medharness.schema import ImageRef, Sample
+from medharness.tasks.base import TaskPlugin
+
+ANSWER_TYPE_DEFINITIONS = ("dataset", "yesno")
+HUB_PROBE_SECONDS = 3.0
+
+
+class MedVQAPlugin(TaskPlugin):
+    """Subclasses implement `read(root, split)` for every layout they accept and name the
+    files a Hugging Face snapshot needs (`hf_patterns`)."""
+
+    # our split name -> the name the Hugging Face copy uses for it
+    hf_split_names: dict[str, str] = {}
+
+    def load(self, data_dir: Optional[Path], split: str) -> Iterator[Sample]:
+        if split not in self.card.splits:
+            raise UserError(f"task {self.card.name!r} has no split {split!r}; its splits: {', '.join(self.card.splits)}")
+        definition = self.answer_type_definition()
+        if data_dir is not None:
+            root = Path(data_dir)
+            if not root.is_dir():
+                raise UserError(f"data folder {str(root)!r} does not exist; pass the folder holding the {self.card.name} data")
+        else:
+            root = hf_snapshot(self.card.name, self.card.hf_dataset, self.card.hf_revision, self.card.data_env,
+                               self.hf_patterns(split))
+        for sample in self.read(root, split):
+            yield with_answer_type(sample, definition)
+
+    def read(self, root: Path, split: str) -> Iterator[Sample]:
+        raise NotImplementedError
+
+    def hf_patterns(self, split: str) -> list[str]:
+        return [f"data/{self.hf_split(split)}-*.parquet"]
+
+    def hf_split(self, split: str) -> str:
+        return self.hf_split_names.get(split, split)
+
+    def answer_type_definition(self) -> str:
+        definition = self.card.answer_type_definition or "dataset"
+        if definition not in ANSWER_TYPE_DEFINITIONS:
+            raise UserError(
+                f"task {self.card.name!r}: answer_type_definition {definition!r} is not one of "
+                f"{', '.join(ANSWER_TYPE_DEFINITIONS)}; fix tasks/{self.card.name}.yaml"
+            )
+        return definition
+
+
+# --- answer types -------------------------------------------------------------------------------
+
+def is_yes_no(answer: str) -> bool:
+    """The "gold is yes/no" definition: the answer, normalised as lmms-eval does for SLAKE
+    (English and Chinese yes/no words), is "yes" or "no"."""
+    return lmms_slake(answer) in ("yes", "no")
+
+
+def answer_type_metadata(references: list[str], dataset_type: Optional[str]) -> dict[str, str]:
+    """Both answer-type definitions where the data allows them (copies without the release's
+    own type get only the yes/no one)."""
+    out = {"answer_type_yesno": "closed" if references and is_yes_no(references[0]) else "open"}
+    if dataset_type is not None:
+        out["answer_type_dataset"] = dataset_type
+    return out
+
+
+def with_answer_type(sample: Sample, definition: str) -> Sample:
+    """Set `answer_type` from the requested definition; a copy without the release's own type
+    falls back to yes/no, and `answer_type_definition` records which one each sample got."""
+    used = definition if f"answer_type_{definition}" in sample.metadata else "yesno"
+    sample.answer_type = sample.metadata.get(f"answer_type_{used}")
+    sample.metadata["answer_type_definition"] = used
+    return sample
+
+
+def release_answer_type(value: Any, closed: tuple[str, ...], open_: tuple[str, ...]) -> Optional[str]:
+    """Map a release's own answer-type label to closed/open (None when unknown)."""
+    text = str(value or "").strip().lower()
+    if text in closed:
+        return "closed"
+    if text in open_:
+        return "open"
+    return None
+
+
+# --- images -------------------------------------------------------------------------------------
+
+def file_image(root: Path, relative: str) -> tuple[ImageRef, Optional[str]]:
+    """A reference to an image file under `root`, or the reason it is refused (a path that
+    is absolute or escapes the folder). Missing files are left for the runner to report."""
+    try:
+        resolve_inside(root, relative)
+    except ImageError as exc:
+        return ImageRef(root=str(root), path=relative), str(exc)
+    return ImageRef(root=str(root), path=relative), None
+
+
+def safe_member(name: str) -> Optional[str]:
+    """A zip member name normalised, or None when it is absolute or climbs out with `..`."""
+    if not name or name.startswith(("/", "\\")) or posixpath.isabs(name):
+        return None
+    clean = posixpath.normpath(name.replace("\\", "/"))
+    if clean == ".." or clean.startswith("../"):
+        return None
+    return clean
+
+
+# --- restricted unpickler -----------------------------------------------------------------------
+
+# Constructors a pickle of plain data may name (protocol 2 pickles sets through `builtins.set`).
+SAFE_GLOBALS = {
+    ("builtins", "set"), ("builtins", "frozenset"), ("__builtin__", "set"), ("__builtin__", "frozenset"),
+    ("collections", "OrderedDict"),
+}
+
+
+class PlainDataUnpickler(pickle.Unpickler):
+    """Builds only lists, dicts, tuples, sets, strings, bytes, numbers, booleans and None;
+    anything that would import or call other code is refused."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in SAFE_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"it asks for {module}.{name}")
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise pickle.UnpicklingError("it uses persistent ids")
+
+
+def load_plain_pickle(path: Path) -> Any:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{path} not found; the data folder must hold the release's files (see docs/medical-vqa.md)") from None
+    try:
+        return PlainDataUnpickler(io.BytesIO(raw), encoding="utf-8").load()
+    except pickle.UnpicklingError as exc:
+        raise UserError(
+            f"refusing to load {path}: {exc}; only plain containers, strings and numbers are allowed "
+            "(a pickle that names other code could run it)"
+        ) from None
+    except Exception as exc:  # truncated or corrupt files raise many types
+        raise UserError(f"{path} is not a readable pickle ({type(exc).__name__}: {exc}); download it again") from None
+
+
+# --- Hugging Face -------------------------------------------------------------------------------
+
+def parquet_rows(root: Path, hf_split: str) -> Iterator[dict[str, Any]]:
+    """Rows of the Hugging Face parquet layout `data/<split>-*.parquet`, in file order."""
+    import pyarrow.parquet as pq
+
+    files = sorted((root / "data").glob(f"{hf_split}-*.parquet"))
+    if not files:
+        raise UserError(f"{root}: no data/{hf_split}-*.parquet files; is this the Hugging Face copy of the dataset?")
+    for file in files:
+        for batch in pq.ParquetFile(file).iter_batches(batch_size=256):
+            yield from batch.to_pylist()
+
+
+def parquet_image(row: dict[str, Any], fallback_name: str) -> tuple[list[ImageRef], Optional[str]]:
+    image = row.get("image")
+    if not isinstance(image, dict) or not image.get("bytes"):
+        return [], "the row has no image bytes"
+    return [ImageRef(path=image.get("path") or fallback_name, data=image["bytes"])], None
+
+
+def has_parquet_layout(root: Path) -> bool:
+    return any((root / "data").glob("*.parquet"))
+
+
+def offline_requested() -> bool:
+    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+
+
+def hub_reachable(endpoint: str) -> bool:
+    """One quick TCP connect, so an unreachable hub fails at once instead of after retries."""
+    url = urlparse(endpoint)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname or "", port), timeout=HUB_PROBE_SECONDS):
+            return True
+    except OSError:
+        return False
+
+
+def hf_snapshot(task: str, repo: Optional[str], revision: Optional[str], data_env: Optional[str],
+                patterns: list[str]) -> Path:
+    """The cached Hugging Face copy of `repo`, downloading it when the hub can be reached."""
+    where = f"pass --data-dir DIR{f' or set {data_env}' if data_env else ''} to a local copy (see docs/medical-vqa.md)"
+    if not repo:
+        raise UserError(f"task {task!r} has no Hugging Face copy; {where}")
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    args = dict(repo_id=repo, repo_type="dataset", revision=revision, allow_patterns=patterns)
+    try:
+        return Path(snapshot_download(**args, local_files_only=True))
+    except LocalEntryNotFoundError:
+        pass
+    if offline_requested():
+        raise UserError(f"{task}: no local data and Hugging Face is switched off (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE); {where}")
+    if not hub_reachable(constants.ENDPOINT):
+        raise UserError(f"{task}: no local data and the Hugging Face hub ({constants.ENDPOINT}) cannot be reached; {where}")
+    try:
+        return Path(snapshot_download(**args))
+    except Exception as exc:  # hub errors come in many types; the user needs the reason and the way out
+        raise UserError(f"{task}: downloading {repo}@{revision} failed ({type(exc).__name__}: {exc}); {where}") from None

@@ -1,0 +1,108 @@
+"""SLAKE: `train.json` / `validation.json` / `test.json` with the images either extracted
+(`imgs/<img_name>`, the original release) or still in `imgs.zip` (the Hugging Face repository
+BoKelvin/SLAKE, which holds the release's files rather than a parquet table).
+
+The card's `options.language` ("en" or "zh") keeps one language. Modality comes from the data
+(CT / MRI / X-Ray), organ from `location`.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+from medharness.errors import UserError
+from medharness.registry import TASK_PLUGINS
+from medharness.schema import ImageRef, Sample
+from medharness.tasks.medvqa_common import MedVQAPlugin, answer_type_metadata, file_image, release_answer_type, safe_member
+
+SPLIT_FILES = {"train": "train.json", "val": "validation.json", "test": "test.json"}
+MODALITIES = {"ct": "ct", "mri": "mri", "x-ray": "xray", "xray": "xray"}
+REQUIRED_FIELDS = ("qid", "img_name", "question", "answer", "q_lang")
+
+
+class ZipImages:
+    """Image bytes from imgs.zip, read once per image; members are `imgs/<name>` or `<name>`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with zipfile.ZipFile(path) as archive:
+            self.names = set(archive.namelist())
+        self.cache: dict[str, bytes] = {}
+
+    def image(self, img_name: str) -> tuple[list[ImageRef], Optional[str]]:
+        name = safe_member(img_name)
+        if name is None:
+            return [], f"image path {img_name!r} escapes the image archive"
+        member = next((m for m in (f"imgs/{name}", name) if m in self.names), None)
+        if member is None:
+            return [], f"image not found in imgs.zip: {img_name}"
+        if member not in self.cache:
+            with zipfile.ZipFile(self.path) as archive:
+                self.cache[member] = archive.read(member)
+        return [ImageRef(path=member, data=self.cache[member])], None
+
+
+class SLAKE(MedVQAPlugin):
+    def hf_patterns(self, split: str) -> list[str]:
+        return [SPLIT_FILES[split], "imgs.zip"]
+
+    def language(self) -> Optional[str]:
+        value = self.card.options.get("language", "en")
+        return None if value in (None, "all") else str(value)
+
+    def read(self, root: Path, split: str) -> Iterator[Sample]:
+        path = root / SPLIT_FILES[split]
+        if not path.is_file():
+            raise UserError(f"{root}: not a SLAKE folder; expected {SPLIT_FILES[split]} beside imgs/ or imgs.zip")
+        images = image_source(root)
+        try:
+            records = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise UserError(f"{path}: not valid JSON ({exc}); download the release again") from None
+        if not isinstance(records, list):
+            raise UserError(f"{path}: expected a JSON list of questions")
+        language = self.language()
+        for n, rec in enumerate(records):
+            missing = [f for f in REQUIRED_FIELDS if not isinstance(rec, dict) or f not in rec]
+            if missing:
+                raise UserError(f"{path}: entry {n} lacks {', '.join(missing)}; is this the SLAKE release?")
+            if language is not None and str(rec["q_lang"]).strip().lower() != language:
+                continue
+            refs, error = images(str(rec["img_name"]))
+            yield sample(rec, refs, error)
+
+
+def image_source(root: Path) -> Callable[[str], tuple[list[ImageRef], Optional[str]]]:
+    if (root / "imgs").is_dir():
+        def from_folder(img_name: str) -> tuple[list[ImageRef], Optional[str]]:
+            ref, error = file_image(root, f"imgs/{img_name}")
+            return [ref], error
+
+        return from_folder
+    if (root / "imgs.zip").is_file():
+        return ZipImages(root / "imgs.zip").image
+    raise UserError(f"{root}: SLAKE images missing; expected the imgs/ folder or imgs.zip")
+
+
+def sample(rec: dict[str, Any], images: list[ImageRef], error: Optional[str]) -> Sample:
+    references = [str(rec["answer"]).strip()]
+    modality = MODALITIES.get(str(rec.get("modality") or "").strip().lower(), "unknown")
+    metadata: dict[str, Any] = {
+        "modality": modality,
+        "modality_source": "dataset",
+        "organ": str(rec.get("location") or "").strip().lower() or None,
+        "content_type": str(rec.get("content_type") or "").strip().lower() or None,
+        "base_type": rec.get("base_type"),
+        "language": str(rec["q_lang"]).strip().lower(),
+        "image_id": None if rec.get("img_id") is None else str(rec["img_id"]),
+    }
+    metadata.update(answer_type_metadata(
+        references, release_answer_type(rec.get("answer_type"), ("closed",), ("open",))))
+    return Sample(id=str(rec["qid"]), images=images, question=str(rec["question"]),
+                  references=references, metadata=metadata, error=error)
+
+
+TASK_PLUGINS.register("slake", SLAKE)

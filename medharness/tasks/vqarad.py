@@ -1,0 +1,107 @@
+"""VQA-RAD: the original release (`VQA_RAD Dataset Public.json` + image folder) or the
+Hugging Face parquet copy (image, question, answer only).
+
+Splits in the release: `phrase_type` starting with "test" (test_freeform, test_para) is the
+test split, the rest (freeform, para) train. Modality is not a field; it is derived from
+`image_organ` and labelled "derived": CHEST -> xray, ABD -> ct, HEAD -> unknown (head images
+are CT or MRI and the organ cannot tell which). The HF copy has no organ: modality unknown.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+from medharness.errors import UserError
+from medharness.registry import TASK_PLUGINS
+from medharness.schema import Sample
+from medharness.tasks.medvqa_common import (
+    MedVQAPlugin,
+    answer_type_metadata,
+    file_image,
+    has_parquet_layout,
+    parquet_image,
+    parquet_rows,
+    release_answer_type,
+)
+
+RELEASE_JSON = "VQA_RAD Dataset Public.json"
+IMAGE_FOLDERS = ("VQA_RAD Image Folder", "images")  # else images sit beside the JSON
+MODALITY_BY_ORGAN = {"chest": "xray", "abd": "ct", "head": "unknown"}
+REQUIRED_FIELDS = ("qid", "image_name", "question", "answer", "phrase_type")
+
+
+def release_split(phrase_type: Any) -> str:
+    return "test" if str(phrase_type).strip().lower().startswith("test") else "train"
+
+
+def question_types(value: Any) -> list[str]:
+    """"PRES, POS" -> ["PRES", "POS"]: an item counts in each of its question types."""
+    return [t.strip().upper() for t in str(value or "").split(",") if t.strip()]
+
+
+def image_folder(root: Path) -> str:
+    return next((f for f in IMAGE_FOLDERS if (root / f).is_dir()), ".")
+
+
+class VQARAD(MedVQAPlugin):
+    def read(self, root: Path, split: str) -> Iterator[Sample]:
+        if (root / RELEASE_JSON).is_file():
+            return self.read_original(root, split)
+        if has_parquet_layout(root):
+            return self.read_parquet(root, split)
+        raise UserError(
+            f"{root}: not a VQA-RAD folder; expected {RELEASE_JSON!r} with its image folder "
+            "(original release) or data/*.parquet (Hugging Face copy)"
+        )
+
+    def read_original(self, root: Path, split: str) -> Iterator[Sample]:
+        path = root / RELEASE_JSON
+        try:
+            records = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise UserError(f"{path}: not valid JSON ({exc}); download the release again") from None
+        if not isinstance(records, list):
+            raise UserError(f"{path}: expected a JSON list of questions")
+        folder = image_folder(root)
+        for n, rec in enumerate(records):
+            missing = [f for f in REQUIRED_FIELDS if not isinstance(rec, dict) or f not in rec]
+            if missing:
+                raise UserError(f"{path}: entry {n} lacks {', '.join(missing)}; is this the VQA-RAD release?")
+            if release_split(rec["phrase_type"]) != split:
+                continue
+            yield self.original_sample(root, folder, rec)
+
+    def original_sample(self, root: Path, folder: str, rec: dict[str, Any]) -> Sample:
+        references = [str(rec["answer"]).strip()]
+        organ = str(rec.get("image_organ") or "").strip().lower()
+        metadata: dict[str, Any] = {
+            "modality": MODALITY_BY_ORGAN.get(organ, "unknown"),
+            "modality_source": "derived",
+            "organ": organ or None,
+            "question_type": question_types(rec.get("question_type")),
+            "language": "en",
+            "paraphrase": str(rec["phrase_type"]).strip().lower().endswith("para"),
+            "linked_id": None if rec.get("qid_linked_id") is None else str(rec["qid_linked_id"]),
+            "phrase_type": str(rec["phrase_type"]),
+        }
+        metadata.update(answer_type_metadata(
+            references, release_answer_type(rec.get("answer_type"), ("closed",), ("open",))))
+        relative = str(rec["image_name"]) if folder == "." else f"{folder}/{rec['image_name']}"
+        image, error = file_image(root, relative)
+        return Sample(id=str(rec["qid"]), images=[image], question=str(rec["question"]),
+                      references=references, metadata=metadata, error=error)
+
+    def read_parquet(self, root: Path, split: str) -> Iterator[Sample]:
+        hf_split = self.hf_split(split)
+        for index, row in enumerate(parquet_rows(root, hf_split)):
+            images, error = parquet_image(row, f"{hf_split}/{index}")
+            references = [str(row.get("answer", "")).strip()]
+            metadata: dict[str, Any] = {"modality": "unknown", "modality_source": "derived", "language": "en"}
+            metadata.update(answer_type_metadata(references, None))
+            yield Sample(id=str(index), images=images, question=str(row.get("question", "")),
+                         references=references, metadata=metadata, error=error)
+
+
+TASK_PLUGINS.register("vqarad", VQARAD)
