@@ -1,0 +1,166 @@
+"""Reading the Hugging Face parquet layout that the general-domain benchmarks share.
+
+The lmms-lab datasets store each split as `<config>/<split>-NNNNN-of-NNNNN.parquet`, with images
+as `{bytes, path}` structs (or lists of them). `ParquetTask` reads a local copy of that layout,
+or a snapshot of the hub copy at the card's revision, row by row; subclasses turn one row into
+a Sample. Rows are streamed in record batches so a multi-gigabyte split never sits in memory.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+from medharness.errors import UserError
+from medharness.schema import ImageRef, Sample
+from medharness.tasks.base import TaskPlugin
+
+Row = dict[str, Any]
+
+
+def is_missing(value: Any) -> bool:
+    """None, NaN, or the string 'nan' that pandas-written TSV conversions leave behind."""
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and value.strip().lower() in ("", "nan", "none")
+
+
+def as_list(value: Any) -> list[Any]:
+    """A list cell, or a string holding a Python list literal (MMMU's `options`), as a list."""
+    if is_missing(value):
+        return []
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                parsed = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                return [value]
+            return list(parsed) if isinstance(parsed, (list, tuple)) else [parsed]
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if hasattr(value, "tolist"):
+        return list(value.tolist())
+    return [value]
+
+
+def image_refs(cell: Any, name: str) -> list[ImageRef]:
+    """The images in one parquet image cell: a `{bytes, path}` struct or a list of them."""
+    if is_missing(cell):
+        return []
+    cells = cell if isinstance(cell, (list, tuple)) else [cell]
+    refs = []
+    for i, item in enumerate(cells):
+        if isinstance(item, dict) and item.get("bytes"):
+            label = item.get("path") or (name if len(cells) == 1 else f"{name}[{i}]")
+            refs.append(ImageRef(path=str(label), data=bytes(item["bytes"])))
+    return refs
+
+
+def split_files(folder: Path, config: str, split: str) -> list[Path]:
+    """The parquet shards of one split: under folder/config/, or folder itself when the user
+    points at the config folder."""
+    for candidate in (folder / config, folder):
+        files = sorted(candidate.glob(f"{split}-*.parquet")) + sorted(candidate.glob(f"{split}.parquet"))
+        if files:
+            return files
+    return []
+
+
+def read_rows(files: list[Path], columns: Optional[list[str]] = None) -> Iterator[Row]:
+    import pyarrow.parquet as pq
+
+    for path in files:
+        try:
+            parquet = pq.ParquetFile(path)
+            for batch in parquet.iter_batches(batch_size=256, columns=columns):
+                yield from batch.to_pylist()
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            raise UserError(f"{path}: not a readable parquet file ({exc}); re-download the split") from None
+
+
+def hub_snapshot(repo_id: str, revision: Optional[str], patterns: list[str], data_env: Optional[str]) -> Path:
+    """A local snapshot of the hub dataset, or a UserError at once when offline without one."""
+    from huggingface_hub import snapshot_download
+
+    where = "pass --data-dir with a local copy of its parquet layout"
+    if data_env:
+        where += f" or set {data_env}"
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+    try:
+        path = snapshot_download(
+            repo_id, repo_type="dataset", revision=revision, allow_patterns=patterns,
+            local_files_only=offline,
+        )
+    except Exception as exc:  # hub errors come in many types; all mean "no copy here"
+        reason = "offline and not in the Hugging Face cache" if offline else f"download failed: {type(exc).__name__}"
+        raise UserError(f"dataset {repo_id} is not available ({reason}); {where}") from None
+    return Path(path)
+
+
+class ParquetTask(TaskPlugin):
+    """A task stored in the HF parquet layout. Card options used here:
+
+    `config`: the folder of the config inside the dataset (default "data");
+    `keep`: {metadata key: [values]}, keeping only samples whose metadata matches (a subset card).
+    """
+
+    config_key = "config"
+    default_config = "data"
+
+    def option(self, key: str, default: Any = None) -> Any:
+        return self.card.options.get(key, default)
+
+    def files_for(self, data_dir: Optional[Path], config: str, split: str) -> list[Path]:
+        if data_dir is None:
+            if not self.card.hf_dataset:
+                raise UserError(f"task {self.card.name} names no hf_dataset; pass --data-dir")
+            data_dir = hub_snapshot(
+                self.card.hf_dataset, self.card.hf_revision, [f"{config}/{split}-*.parquet"], self.card.data_env,
+            )
+        folder = Path(data_dir)
+        if not folder.is_dir():
+            raise UserError(f"data folder {folder} does not exist; pass the folder holding {config}/{split}-*.parquet")
+        files = split_files(folder, config, split)
+        if not files:
+            raise UserError(
+                f"no {split}-*.parquet under {folder / config} or {folder}; "
+                f"expected the layout of {self.card.hf_dataset} (split names: {', '.join(self.card.splits)})"
+            )
+        return files
+
+    def load(self, data_dir: Optional[Path], split: str) -> Iterator[Sample]:
+        if split not in self.card.splits:
+            raise UserError(f"task {self.card.name} has no split {split!r}; choose one of {', '.join(self.card.splits)}")
+        files = self.files_for(data_dir, self.option(self.config_key, self.default_config), split)
+        keep = {k: set(map(str, v)) for k, v in (self.option("keep") or {}).items()}
+        for index, row in enumerate(self.rows(files, data_dir, split)):
+            sample = self.to_sample(row, index)
+            if sample is not None and matches(sample, keep):
+                yield sample
+
+    def rows(self, files: list[Path], data_dir: Optional[Path], split: str) -> Iterator[Row]:
+        return read_rows(files)
+
+    def to_sample(self, row: Row, index: int) -> Optional[Sample]:
+        raise NotImplementedError
+
+    def with_images(self, sample_id: str, refs: list[ImageRef], missing: str = "row has no image", **fields: Any) -> Sample:
+        """A Sample whose missing image is a per-sample error, not a crash of the run."""
+        error = None if refs else missing
+        return Sample(id=sample_id, images=refs, error=error, **fields)
+
+
+def matches(sample: Sample, keep: dict[str, set[str]]) -> bool:
+    for key, allowed in keep.items():
+        value = sample.metadata.get(key)
+        values = value if isinstance(value, list) else [value]
+        if not allowed.intersection(str(v) for v in values):
+            return False
+    return True
