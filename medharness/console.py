@@ -13,7 +13,8 @@ from rich.table import Table
 
 from medharness.schema import RunRecord
 
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False)  # progress, summaries, errors
+stdout = Console(highlight=False)  # listings: what a user may pipe
 
 
 @contextmanager

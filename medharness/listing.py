@@ -8,7 +8,7 @@ from typing import Optional
 from rich.table import Table
 
 from medharness.cards import card_paths, parse_card
-from medharness.console import console
+from medharness.console import stdout
 from medharness.errors import UserError
 from medharness.registry import ADAPTERS, METRICS, TASK_PLUGINS, unknown_name_message
 from medharness.schema import ModelCard, TaskCard
@@ -20,7 +20,7 @@ def print_listing(what: Optional[str]) -> None:
     if what is not None and what not in KINDS:
         raise UserError(unknown_name_message("listing", what, KINDS))
     for kind in [what] if what else ["tasks", "models"]:
-        console.print(LISTERS[kind]())
+        stdout.print(LISTERS[kind]())
 
 
 def task_table() -> Table:

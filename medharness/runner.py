@@ -234,7 +234,24 @@ def execute(
     progress: Optional[ProgressHook] = None,
     shard: Optional[Callable[[list[Sample]], list[Sample]]] = None,
 ) -> tuple[Path, RunRecord]:
-    """Run (or resume) one task x model x settings; returns the run folder and its record."""
+    """Run (or resume) one task x model x settings; returns the run folder and its record.
+
+    Warnings raised on the way (a predictions file with unknown ids, Java missing for METEOR)
+    are stored in run.json and shown in the summary."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_dir, record, p, seconds = _execute(config, progress, shard)
+    messages = [str(w.message) for w in caught]
+    if shard:
+        return run_dir, record
+    return run_dir, finalize(run_dir, record, p, seconds, messages)
+
+
+def _execute(
+    config: RunConfig,
+    progress: Optional[ProgressHook],
+    shard: Optional[Callable[[list[Sample]], list[Sample]]],
+) -> tuple[Path, RunRecord, Prepared, float]:
     started = time.perf_counter()
     p = prepare(config)
     adapter: ModelAdapter = ADAPTERS.get(p.model_card.adapter)(p.model_card)
@@ -265,12 +282,10 @@ def execute(
             cache.close()
     finally:
         adapter.close()
-    if shard:
-        return run_dir, record
-    return run_dir, finalize(run_dir, record, p, time.perf_counter() - started)
+    return run_dir, record, p, time.perf_counter() - started
 
 
-def finalize(run_dir: Path, record: RunRecord, p: Prepared, seconds: float) -> RunRecord:
+def finalize(run_dir: Path, record: RunRecord, p: Prepared, seconds: float, messages: Sequence[str] = ()) -> RunRecord:
     """Aggregate every sample line of the run (this attempt's and earlier ones') into run.json."""
     scored = files.read_samples(run_dir)
     ids = [r.id for r in scored]
@@ -286,7 +301,7 @@ def finalize(run_dir: Path, record: RunRecord, p: Prepared, seconds: float) -> R
     record = record.model_copy(update={
         "status": "complete", "finished": utcnow(), "seconds": round(seconds, 3),
         "n_samples": len(scored), "n_errors": metrics.counts["errors"], "n_cached": metrics.counts["cached"],
-        "metrics": metrics, "warnings": sorted({str(w.message) for w in caught}),
+        "metrics": metrics, "warnings": list(dict.fromkeys([*messages, *(str(w.message) for w in caught)])),
     })
     files.write_record(run_dir, record)
     return record

@@ -1,0 +1,84 @@
+"""User mistakes: one line on stderr, exit code 2, no traceback (unless --debug)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.core.helpers import cli, jsonl_fixture
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return jsonl_fixture(tmp_path_factory.mktemp("data"))
+
+
+def one_line_error(proc) -> str:
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    text = " ".join(proc.stderr.split())
+    assert text.startswith("error:")
+    return text
+
+
+def test_typo_in_task_gets_did_you_mean():
+    assert "did you mean 'custom-jsonl'" in one_line_error(cli("run", "--task", "custom-jsnl", "--model", "mock"))
+
+
+def test_typo_in_model_gets_did_you_mean():
+    assert "did you mean 'majority'" in one_line_error(cli("run", "--task", "custom-jsonl", "--model", "majorty"))
+
+
+def test_debug_shows_traceback():
+    proc = cli("--debug", "run", "--task", "custom-jsnl", "--model", "mock")
+    assert proc.returncode == 2 and "Traceback" in proc.stderr
+
+
+def test_unknown_card_key_is_rejected(tmp_path):
+    card = tmp_path / "bad.yaml"
+    card.write_text("adapter: mock\nbatchsize: 3\n")
+    text = one_line_error(cli("run", "--task", "custom-jsonl", "--model", str(card)))
+    assert str(card) in text and "unknown key 'batchsize'" in text
+
+
+def test_malformed_yaml_names_file_and_line(tmp_path):
+    card = tmp_path / "bad.yaml"
+    card.write_text("adapter: mock\n  options: [1, 2\n")
+    text = one_line_error(cli("run", "--task", "custom-jsonl", "--model", str(card)))
+    assert str(card) in text and "not valid YAML (line 2)" in text
+    proc = cli("validate", str(card))
+    assert proc.returncode == 2 and f"invalid {card}: not valid YAML" in " ".join(proc.stderr.split())
+
+
+def test_results_folder_not_writable(data, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    text = one_line_error(cli("run", "--task", "custom-jsonl", "--model", "mock", "--data-dir", str(data),
+                              "--results", str(blocker / "results")))
+    assert "not writable" in text
+
+
+def test_missing_data_dir():
+    text = one_line_error(cli("run", "--task", "custom-jsonl", "--model", "mock", "--data-dir", "/nonexistent"))
+    assert "does not exist" in text
+
+
+def test_bad_selection_ratio():
+    assert "outside (0, 1]" in one_line_error(cli("run", "--task", "custom-jsonl", "--model", "mock", "--selection-ratio", "1.5"))
+
+
+def test_help_for_every_command():
+    for command in ("run", "score", "list", "validate", "demo", "report", "fixtures"):
+        proc = cli(command, "--help")
+        assert proc.returncode == 0 and "Usage" in proc.stdout, command
+
+
+def test_validate_passes_on_shipped_cards():
+    proc = cli("validate")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_list_shows_tasks_and_models():
+    proc = cli("list")
+    assert proc.returncode == 0 and "custom-jsonl" in proc.stdout and "majority" in proc.stdout

@@ -1,0 +1,48 @@
+"""Shared helpers for the core tests: a fixture dataset, card files, running the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from medharness.fixtures.base import write_fixture
+from medharness.results import read_samples
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def jsonl_fixture(root: Path) -> Path:
+    return write_fixture("jsonl-vqa", root)
+
+
+def model_card(path: Path, **fields) -> Path:
+    path.write_text(yaml.safe_dump({"name": path.stem, **fields}), encoding="utf-8")
+    return path
+
+
+def cli(*args: str, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "medharness", *args], capture_output=True, text=True,
+        timeout=timeout, env=full_env, cwd=REPO,
+    )
+
+
+def run_dirs(results: Path) -> list[Path]:
+    return sorted(p for p in results.iterdir() if (p / "run.json").exists())
+
+
+def load_run(run_dir: Path) -> tuple[dict, list]:
+    record = json.loads((run_dir / "run.json").read_text())
+    return record, read_samples(run_dir)
+
+
+def comparable(samples: list) -> list[dict]:
+    """Per-sample content that must not depend on batching, order or caching."""
+    keep = ("id", "prediction", "scores", "error", "references", "metadata")
+    return sorted(({k: getattr(s, k) for k in keep} for s in samples), key=lambda d: d["id"])

@@ -1,0 +1,105 @@
+"""End-to-end runner behaviour on the jsonl fixture with the mock and baseline adapters."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from medharness.runner import RunConfig, execute
+
+from .helpers import comparable, jsonl_fixture, load_run
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return jsonl_fixture(tmp_path_factory.mktemp("data"))
+
+
+def run(data: Path, results: Path, model: str = "mock", **kw):
+    return execute(RunConfig(task="custom-jsonl", model=model, data_dir=data, results_dir=results, **kw))
+
+
+def test_run_writes_record_samples_and_errors(data, tmp_path):
+    run_dir, record = run(data, tmp_path)
+    assert record.status == "complete"
+    assert record.n_samples == 40
+    assert record.n_errors == 2  # the missing image and the escaping path
+    stored, samples = load_run(run_dir)
+    errors = {s.id: s.error for s in samples if s.error}
+    assert "not found" in errors["test-5"] and "escapes the data folder" in errors["test-6"]
+    assert all(s.scores["exact_match"] == 0.0 for s in samples if s.error)
+    spec = stored["spec"]
+    for key in ("task_version", "data_fingerprint", "model_card", "model_fingerprint", "generation", "seed"):
+        assert key in spec
+    assert stored["git_commit"] and stored["packages"]["medharness"]
+    assert stored["started"] and stored["finished"]
+    overall = stored["metrics"]["overall"]["exact_match"]
+    assert overall["n"] == 40 and overall["ci"][0] <= overall["value"] <= overall["ci"][1]
+    groups = stored["metrics"]["groups"]
+    assert set(groups) == {"modality", "answer_type", "organ"}
+    assert sum(g["exact_match"]["n"] for g in groups["modality"].values()) == 40
+
+
+def test_second_run_is_served_from_cache(data, tmp_path):
+    _, first = run(data, tmp_path)
+    run_dir, second = run(data, tmp_path)
+    assert second.n_cached == 38  # every sample but the two errors
+    assert second.metrics == first.metrics.model_copy(update={"counts": second.metrics.counts})
+
+
+@pytest.mark.parametrize("model", ["mock", "majority", "question-only"])
+def test_batch_size_and_order_do_not_change_results(data, tmp_path, model):
+    shuffled = tmp_path / "shuffled"
+    shutil.copytree(data, shuffled)
+    lines = (shuffled / "test.jsonl").read_text().splitlines()
+    random.Random(3).shuffle(lines)
+    (shuffled / "test.jsonl").write_text("\n".join(lines) + "\n")
+    outcomes = []
+    for i, (folder, size) in enumerate([(data, 1), (data, 2), (data, 7), (shuffled, 3)]):
+        run_dir, record = run(folder, tmp_path / f"r{i}", model=model, batch_size=size)
+        metrics = record.metrics.model_dump()
+        metrics["counts"].pop("cached")  # accounting: identical requests in one batch all miss
+        outcomes.append((metrics, comparable(load_run(run_dir)[1])))
+    # the shuffled copy's images live in another folder: compare everything but error texts
+    for metrics, samples in outcomes[1:]:
+        assert metrics == outcomes[0][0]
+        strip = lambda rows: [{**r, "error": bool(r["error"])} for r in rows]  # noqa: E731
+        assert strip(samples) == strip(outcomes[0][1])
+
+
+def test_baselines_learn_from_train(data, tmp_path):
+    _, majority = run(data, tmp_path, model="majority")
+    _, qonly = run(data, tmp_path, model="question-only")
+    _, mock = run(data, tmp_path, model="mock")
+    assert majority.metrics.overall["exact_match"].value > mock.metrics.overall["exact_match"].value
+
+
+def test_cache_file_is_sqlite_wal(data, tmp_path):
+    run(data, tmp_path)
+    conn = sqlite3.connect(tmp_path / ".cache" / "responses.sqlite")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("SELECT count(*) FROM responses").fetchone()[0] == 12  # distinct (question, image) pairs
+
+
+def test_limit_and_split(data, tmp_path):
+    _, record = run(data, tmp_path, limit=5)
+    assert record.n_samples == 5
+    _, train = run(data, tmp_path, split="train")
+    assert train.n_samples == 60 and train.spec.split == "train"
+
+
+def test_malformed_data_line_names_file_and_line(data, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(data, broken)
+    with open(broken / "test.jsonl", "a") as fh:
+        fh.write('{"id": "x", "question": \n')
+    from medharness.errors import UserError
+
+    with pytest.raises(UserError, match=r"test.jsonl:41: malformed sample"):
+        run(broken, tmp_path / "r")
+    assert not list((tmp_path / "r").glob("*/run.json"))
