@@ -1,0 +1,65 @@
+"""Human labels for evaluations (columns) and systems (rows).
+
+A label names only what tells two items apart, so one version of one task is just "vqarad",
+while two versions side by side become "vqarad v1" and "vqarad v2".
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from medharness.report.runs import Evaluation, System
+
+RATIO_FIELD = "selection_ratio"
+
+
+EVALUATION_PARTS = (
+    ("task_version", lambda e: f"v{e.task_version}"),
+    ("split", lambda e: e.split),
+    ("limit", lambda e: f"limit {e.limit}" if e.limit else "all samples"),
+    ("headline", lambda e: f"headline {e.headline}"),
+    ("definitions", lambda e: f"metric defs #{e.definitions_id()}"),
+    ("data_fingerprint", lambda e: f"data #{e.data_fingerprint[:8]}"),
+)
+
+
+def evaluation_labels(evaluations: Iterable[Evaluation]) -> dict[Evaluation, str]:
+    """Task name, plus each attribute that still differs among the evaluations sharing the label so far."""
+    evaluations = list(evaluations)
+    labels = {}
+    for ev in evaluations:
+        peers = [o for o in evaluations if o.task == ev.task]
+        parts = [ev.task]
+        for attribute, describe in EVALUATION_PARTS:
+            if len({getattr(o, attribute) for o in peers}) > 1:
+                parts.append(describe(ev))
+                peers = [o for o in peers if getattr(o, attribute) == getattr(ev, attribute)]
+        labels[ev] = " ".join(parts)
+    return labels
+
+
+def system_labels(systems: Iterable[System]) -> dict[System, str]:
+    systems = list(systems)
+    labels = {}
+    for sy in systems:
+        same_model = [o for o in systems if o.model == sy.model]
+        settings = dict(sy.generation)
+        varying = [
+            name for name in settings
+            if len({dict(o.generation).get(name) for o in same_model}) > 1 and name != RATIO_FIELD
+        ]
+        parts = [sy.model]
+        ratios = {o.selection_ratio for o in same_model}
+        if sy.selection_ratio is not None or len(ratios) > 1:
+            parts.append(f"r={format_setting(sy.selection_ratio)}")
+        parts.extend(f"{name}={format_setting(settings[name])}" for name in varying)
+        labels[sy] = " ".join(parts)
+    return labels
+
+
+def format_setting(value: Any) -> str:
+    if value is None:
+        return "default"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)

@@ -1,0 +1,180 @@
+"""The leaderboard: one column per evaluation (task + version + metric definitions) with its
+headline metric, one row per system (model + settings), then one table per task with every
+metric. Built from results/ alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
+
+from medharness.report.document import Bullets, Document, Figure, Heading, Paragraph, Row, Score, Table
+from medharness.report.labels import evaluation_labels, system_labels
+from medharness.report.plots import bar_chart
+from medharness.report.published import PublishedNumber, load_published, published_path
+from medharness.report.runs import Evaluation, Run, RunSet, load_runs
+from medharness.report.sections import VALUES_NOTE, provenance_blocks, write_outputs
+
+PUBLISHED_NOTE = (
+    "Rows marked 'published' are numbers printed in papers (reports/published.yaml, with sources "
+    "below), not measured here; they appear only under a column of the same task, split and metric."
+)
+
+
+def write_leaderboard(results_dir: Path, out_dir: Path) -> list[Path]:
+    """Write leaderboard.md, leaderboard.csv and leaderboard.html; returns the files written."""
+    runs = load_runs(results_dir)
+    published = load_published(published_path(out_dir))
+    doc, frame = build_leaderboard(runs, published)
+    return write_outputs(out_dir, "leaderboard", doc, frame)
+
+
+def build_leaderboard(runs: RunSet, published: list[PublishedNumber]) -> tuple[Document, pd.DataFrame]:
+    evaluations = runs.evaluations()
+    columns = evaluation_labels(evaluations)
+    systems = system_labels(r.system for r in runs.current)
+    doc = Document("medharness leaderboard")
+    doc.add(Paragraph(VALUES_NOTE, "note"), Paragraph(PUBLISHED_NOTE, "note"))
+    if any(s.random_weights for s in systems):
+        doc.add(Paragraph("Rows marked 'random weights' come from models with random weights (smoke tests): "
+                          "their numbers say nothing about any trained model.", "warning"))
+    if len({e.task for e in evaluations}) < len(evaluations):
+        doc.add(Paragraph("A task appears in more than one column because its runs differ in task version, "
+                          "split, sample limit, data or metric definitions; such runs are never merged.", "warning"))
+
+    doc.add(Heading("Headline metric per task"), headline_table(runs, evaluations, columns, systems, published))
+    chart = headline_chart(runs, evaluations, columns, systems)
+    if chart is not None:
+        doc.add(chart)
+    metrics = {e: task_metrics(e, runs.runs_for(e)) for e in evaluations}
+    for evaluation in evaluations:
+        doc.add(*task_blocks(runs, evaluation, columns[evaluation], systems, published, metrics[evaluation]))
+    if published:
+        doc.add(*published_blocks(published, metrics))
+    doc.add(*provenance_blocks(runs, runs.current))
+    return doc, leaderboard_frame(runs, metrics, columns, systems, published)
+
+
+def headline_table(runs, evaluations, columns, systems, published) -> Table:
+    headers = ["system"] + [f"{columns[e]}: {e.headline}" for e in evaluations]
+    by_pair = {(r.evaluation, r.system): r for r in runs.current}
+    rows = []
+    for system, label in sorted(systems.items(), key=lambda item: item[1]):
+        cells = [label]
+        for evaluation in evaluations:
+            run = by_pair.get((evaluation, system))
+            cells.append(Score.of(run.record.metrics.overall.get(evaluation.headline)) if run else "not run")
+        rows.append(Row(cells, "random" if system.random_weights else "measured"))
+    rows += reference_rows(published, evaluations, lambda e: [e.headline])
+    return Table(headers, rows, caption="Rows: models and settings; columns: task and its headline metric.")
+
+
+def reference_rows(published: list[PublishedNumber], evaluations: list[Evaluation], metrics_of) -> list[Row]:
+    """One row per published model; a cell only where task, split and metric all match."""
+    columns = [(e, m) for e in evaluations for m in metrics_of(e)]
+    rows = []
+    for model in dict.fromkeys(p.model for p in published):
+        cells: list = [model]
+        for evaluation, metric in columns:
+            match = next((p for p in published if p.model == model and matches(p, evaluation, metric)), None)
+            cells.append(Score(match.fraction, note="published") if match else "")
+        if any(cells[1:]):
+            rows.append(Row(cells, "reference"))
+    return rows
+
+
+def matches(number: PublishedNumber, evaluation: Evaluation, metric: str) -> bool:
+    return number.task == evaluation.task and number.split == evaluation.split and number.metric == metric
+
+
+def headline_chart(runs, evaluations, columns, systems) -> Optional[Figure]:
+    by_pair = {(r.evaluation, r.system): r for r in runs.current}
+    series = {}
+    for system, label in sorted(systems.items(), key=lambda item: item[1]):
+        series[label] = [Score.of(by_pair[(e, system)].record.metrics.overall.get(e.headline)) if (e, system) in by_pair
+                         else Score(None) for e in evaluations]
+    if not evaluations:
+        return None
+    categories = [f"{columns[e]}\n{e.headline}" for e in evaluations]
+    png = bar_chart("Headline metric per task (95 % CI)", categories, series, "value x100")
+    return Figure(png, "Bar chart of each model's headline metric per task with confidence intervals",
+                  "Each bar: one model and settings; whiskers: 95 % bootstrap CI; hatched: small group.")
+
+
+def task_metrics(evaluation: Evaluation, runs: list[Run]) -> list[str]:
+    """Headline first, then the card's order, then any extra names a corpus metric produced."""
+    names: list[str] = []
+    for run in runs:
+        for name in list(run.record.spec.metric_definitions) + list(run.record.metrics.overall):
+            if name not in names:
+                names.append(name)
+    return sorted(names, key=lambda m: m != evaluation.headline)
+
+
+def task_blocks(runs: RunSet, evaluation: Evaluation, label: str, systems, published, metrics: list[str]) -> list:
+    members = runs.runs_for(evaluation)
+    first = members[0].record.spec
+    blocks: list = [Heading(f"{label} \u2014 all metrics"), Paragraph(
+        f"task {evaluation.task} version {evaluation.task_version}, split {evaluation.split}, "
+        f"data {first.data_source} (fingerprint {evaluation.data_fingerprint[:12]}), "
+        f"{'first ' + str(evaluation.limit) + ' samples' if evaluation.limit else 'all samples'}; "
+        f"headline metric: {evaluation.headline}.")]
+    rows = []
+    for run in members:
+        cells: list = [systems[run.system]]
+        cells += [Score.of(run.record.metrics.overall.get(m)) for m in metrics]
+        cells += [str(run.record.n_errors), run.run_id]
+        rows.append(Row(cells, "random" if run.system.random_weights else "measured"))
+    rows += [Row(r.cells + ["", ""], r.kind) for r in reference_rows(published, [evaluation], lambda e: metrics)]
+    blocks.append(Table(["system"] + metrics + ["errors", "run"], rows))
+    blocks.append(Bullets(tuple(f"{name}: {text}" for name, text in evaluation.definitions)))
+    warnings = tuple(w for run in members for w in run.record.warnings)
+    if warnings:
+        blocks += [Paragraph("Warnings recorded by these runs:", "warning"), Bullets(warnings)]
+    return blocks
+
+
+def published_blocks(published: list[PublishedNumber], metrics: dict[Evaluation, list[str]]) -> list:
+    def shown(number: PublishedNumber) -> str:
+        hit = any(matches(number, e, m) for e, names in metrics.items() for m in names)
+        return "yes" if hit else "no (no measured column with this task, split and metric)"
+
+    rows = [Row([p.model, p.task, p.split, p.metric, f"{p.value:g}", p.definition, p.source, p.note, shown(p)], "reference")
+            for p in published]
+    return [Heading("Published numbers"), Table(
+        ["model", "task", "split", "metric", "value", "definition (as the source states it)", "source", "note", "shown above"],
+        rows, caption="From papers and model cards; values as printed (percentage points).")]
+
+
+FRAME_COLUMNS = [
+    "column", "task", "task_version", "split", "metric", "headline", "kind", "system", "model",
+    "selection_ratio", "value", "ci_low", "ci_high", "n", "small", "run_id", "source",
+]
+
+
+def leaderboard_frame(runs, metrics, columns, systems, published) -> pd.DataFrame:
+    """Tidy rows (one per column, system and metric) in run.json units (fractions)."""
+    records = []
+    for evaluation, names in metrics.items():
+        for run in runs.runs_for(evaluation):
+            for metric, value in run.record.metrics.overall.items():
+                low, high = value.ci if value.ci else (None, None)
+                records.append(dict(
+                    column=columns[evaluation], task=evaluation.task, task_version=evaluation.task_version,
+                    split=evaluation.split, metric=metric, headline=metric == evaluation.headline,
+                    kind="random weights" if run.system.random_weights else "measured",
+                    system=systems[run.system], model=run.system.model, selection_ratio=run.system.selection_ratio,
+                    value=value.value, ci_low=low, ci_high=high, n=value.n, small=value.small,
+                    run_id=run.run_id, source="",
+                ))
+        for number in published:
+            if any(matches(number, evaluation, m) for m in names):
+                records.append(dict(
+                    column=columns[evaluation], task=number.task, task_version=evaluation.task_version,
+                    split=number.split, metric=number.metric, headline=number.metric == evaluation.headline,
+                    kind="published", system=number.model, model=number.model, selection_ratio=None,
+                    value=number.fraction, ci_low=None, ci_high=None, n=None, small=False,
+                    run_id="", source=number.source,
+                ))
+    return pd.DataFrame.from_records(records, columns=FRAME_COLUMNS)

@@ -1,0 +1,74 @@
+"""Which runs count: newest complete per task+model+settings; versions and definitions never mixed."""
+
+from pathlib import Path
+
+import pytest
+
+from medharness.errors import UserError
+from medharness.report.labels import evaluation_labels, system_labels
+from medharness.report.runs import load_runs
+from tests.report.conftest import mv
+
+
+def test_newest_complete_run_counts_and_older_ones_are_superseded(make_run, results):
+    make_run(model="mock", run_id="old", finished="2025-01-01T10:00:00+00:00")
+    make_run(model="mock", run_id="new", finished="2025-03-01T10:00:00+00:00")
+    make_run(model="mock", run_id="middle", finished="2025-02-01T10:00:00Z")
+    make_run(model="mock", run_id="unfinished", status="running")
+    runs = load_runs(results)
+    assert [r.run_id for r in runs.current] == ["new"]
+    assert sorted((old.run_id, new.run_id) for old, new in runs.superseded) == [("middle", "new"), ("old", "new")]
+    assert [r.run_id for r in runs.incomplete] == ["unfinished"]
+
+
+def test_settings_versions_and_definitions_are_kept_apart(make_run, results):
+    make_run(model="df", ratio=0.25)
+    make_run(model="df", ratio=0.5)
+    make_run(task_version="2")
+    make_run(definitions={"closed_accuracy": "a different rule"})
+    runs = load_runs(results)
+    assert len(runs.current) == 4 and not runs.superseded
+    evaluations = runs.evaluations()
+    assert len(evaluations) == 3
+    labels = sorted(evaluation_labels(evaluations).values())
+    assert labels[0].startswith("vqarad v1 metric defs #") and labels[1].startswith("vqarad v1 metric defs #")
+    assert labels[2] == "vqarad v2"
+    names = sorted(system_labels(r.system for r in runs.current).values())
+    assert names == ["df r=0.25", "df r=0.5", "mock"]
+
+
+def test_headline_comes_from_options_else_first_defined_metric(make_run, results):
+    make_run(task="a", headline="open_token_f1")
+    make_run(task="b", headline=None, definitions={"zeta": "z", "alpha": "a"},
+             overall={"zeta": mv(0.1), "alpha": mv(0.2)})
+    by_task = {r.evaluation.task: r.headline for r in load_runs(results).current}
+    assert by_task == {"a": "open_token_f1", "b": "zeta"}
+
+
+def test_empty_or_missing_results_folder_is_one_clear_error(tmp_path: Path):
+    with pytest.raises(UserError, match="does not exist"):
+        load_runs(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no runs found") as info:
+        load_runs(tmp_path / "empty")
+    assert "\n" not in str(info.value)
+
+
+def test_unreadable_run_files_are_listed_not_fatal(make_run, results):
+    make_run(run_id="good")
+    (results / "broken").mkdir()
+    (results / "broken" / "run.json").write_text("{not json", encoding="utf-8")
+    (results / "foreign").mkdir()
+    (results / "foreign" / "run.json").write_text('{"run_id": "x"}', encoding="utf-8")
+    runs = load_runs(results)
+    assert [r.run_id for r in runs.current] == ["good"]
+    assert sorted(p.parent.name for p, _ in runs.unreadable) == ["broken", "foreign"]
+
+
+def test_bad_sample_lines_are_skipped_with_a_warning(make_run, results):
+    folder = make_run(run_id="r")
+    with (folder / "samples.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write('{"id": 5, "unknown_field": 1}\n')
+    run = load_runs(results).current[0]
+    assert len(run.samples) == 4
+    assert run.warnings == ["r: samples.jsonl line 5 is not a valid sample result; skipped"]
