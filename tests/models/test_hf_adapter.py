@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import io
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).parent))
-from hf_tiny import build_tiny_llava  # noqa: E402
-
-from medharness.errors import UserError  # noqa: E402
-from medharness.models.hf import HFAdapter, count_output_tokens, cut_at_stop  # noqa: E402
-from medharness.schema import GenerationSettings, ImageRef, ModelCard, Request  # noqa: E402
+from medharness.errors import UserError
+from medharness.models.hf import HFAdapter, count_output_tokens, cut_at_stop
+from medharness.schema import GenerationSettings, ImageRef, ModelCard, Request
+from tests.models.hf_tiny import build_tiny_llava
 
 # 28x28 crop, patch 14, CLS dropped by the "default" feature strategy: 4 visual tokens per image.
 VISUAL_TOKENS_PER_IMAGE = 4
