@@ -5,7 +5,8 @@ applies wins (letters are A.. up to the number of options, uppercase only, so th
 "a" is never read as option A):
 
 1. The whole answer is one letter, optionally wrapped: "B", "(B)", "B.", "B)", "[B]", "**B**".
-2. The answer opens with a letter and a delimiter: "B. cat", "(B) cat", "B: cat", "B) cat".
+2. The answer opens with a letter and a delimiter: "B. cat", "(B) cat", "B: cat", "B) cat",
+   unless other parenthesised letters follow ("(A) cat (B) dog" echoes the option list).
 3. An explicit statement: "the answer is B", "Answer: (B)", else "the correct option is B";
    statements with "answer" outrank those with "option"/"choice"; when several of the same
    rank appear, the LAST one counts (reasoning before a final answer).
@@ -57,16 +58,19 @@ def extract_choice(text: str, choices: Sequence[str]) -> Optional[int]:
     text = text.strip()
     if not text or n == 0:
         return None
-    for pattern in (_WRAPPED, _LEADING):
-        found = pattern.match(text)
-        if found:
-            return _valid(found.group(1), n)
+    found = _WRAPPED.match(text)
+    if found:
+        return _valid(found.group(1), n)
+    parens = {m.group(1) for m in _PAREN.finditer(text)}
+    found = _LEADING.match(text)
+    # "(A) cat (B) dog" echoes the option list: a leading label decides only when alone.
+    if found and parens <= {found.group(1)}:
+        return _valid(found.group(1), n)
     # Rule 3 needs the letter itself uppercase: "the answer is a dog" is not option A.
     for pattern in _STATED:
         stated = [m.group(1) for m in pattern.finditer(text) if m.group(1).isupper()]
         if stated:
             return _valid(stated[-1], n)
-    parens = {m.group(1) for m in _PAREN.finditer(text)}
     if len(parens) == 1:
         picked = _valid(parens.pop(), n)
         if picked is not None:
