@@ -12,6 +12,7 @@ from typing import Optional, Sequence
 
 from medharness.metrics.base import Metric, Scorable, Scored, register_metric
 from medharness.metrics.choice import choice_correct
+from medharness.metrics.normalize import vqa_v2
 
 # ---------------------------------------------------------------- POPE (yes/no)
 
@@ -76,41 +77,11 @@ def pope_counts(items: Sequence[Scored]) -> dict[str, Optional[float]]:
 
 # ---------------------------------------------------------------- TextVQA (VQA accuracy)
 
-_PUNCTUATION = [";", "/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`", ",", "?", "!"]
-_COMMA_BETWEEN_DIGITS = re.compile(r"(\d)(,)(\d)")
-_PERIOD_NOT_BEFORE_DIGIT = re.compile(r"\.(?!\d)")
-_NUMBERS = {w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine ten".split())}
-_NUMBERS["none"] = "0"
-_ARTICLES = {"a", "an", "the"}
-# The VQA evaluation's contraction table maps each form written without one of its apostrophes
-# to the proper form ("dont" -> "don't", "hed've" and "he'dve" -> "he'd've").
-_CONTRACTED = (
-    "ain't aren't can't could've couldn't couldn't've didn't doesn't don't hadn't hadn't've hasn't "
-    "haven't he'd he'd've he's how'd how'll how's i'd i'd've i'm i've isn't it'd it'd've it'll "
-    "let's ma'am mightn't mightn't've might've mustn't must've needn't not've o'clock oughtn't "
-    "shan't she'd've she's should've shouldn't shouldn't've somebody'd somebody'd've somebody'll "
-    "somebody's someone'd someone'd've someone'll someone's something'd something'd've "
-    "something'll that's there'd there'd've there're there's they'd they'd've they'll they're "
-    "they've 'twas wasn't we'd've we've weren't what'll what're what's what've when's where'd "
-    "where's where've who'd who'd've who'll who's who've why'll why're why's won't would've "
-    "wouldn't wouldn't've y'all y'all'll y'all'd've you'd you'd've you'll you're you've"
-).split()
-_CONTRACTIONS = {
-    form[:i] + form[i + 1:]: form for form in _CONTRACTED for i, ch in enumerate(form) if ch == "'"
-}
-
-
 def vqa_normalise(text: str) -> str:
-    """The VQA v2 / EvalAI answer processing, as lmms-eval's TextVQA applies it."""
-    text = text.lower().replace(",", "").replace("?", "").replace("'s", " 's")
-    text = text.replace("\n", " ").replace("\t", " ").strip()
-    keep_glued = _COMMA_BETWEEN_DIGITS.search(text) is not None
-    out = text
-    for p in _PUNCTUATION:
-        out = out.replace(p, "" if (p + " " in text or " " + p in text or keep_glued) else " ")
-    out = _PERIOD_NOT_BEFORE_DIGIT.sub("", out)
-    words = [_NUMBERS.get(w, w) for w in out.split()]
-    return " ".join(_CONTRACTIONS.get(w, w) for w in words if w not in _ARTICLES)
+    """The EvalAI answer processor as lmms-eval's TextVQA applies it to answer and human answers:
+    its word step (lowercase; drop commas and question marks; split off "'s"), then the VQA v2
+    script's punctuation, number-word, article and contraction rules."""
+    return vqa_v2(text.lower().replace(",", "").replace("?", "").replace("'s", " 's"))
 
 
 def vqa_accuracy(prediction: str, item: Scorable) -> Optional[float]:

@@ -2,7 +2,8 @@
 
 The lmms-lab datasets store each split as `<config>/<split>-NNNNN-of-NNNNN.parquet`, with images
 as `{bytes, path}` structs (or lists of them). `ParquetTask` reads a local copy of that layout,
-or a snapshot of the hub copy at the card's revision, row by row; subclasses turn one row into
+or the hub copy at the card's revision (cached snapshot first, via the medical tasks' shared
+`hf_snapshot`), row by row; subclasses turn one row into
 a Sample. Rows are streamed in record batches so a multi-gigabyte split never sits in memory.
 """
 
@@ -10,13 +11,13 @@ from __future__ import annotations
 
 import ast
 import math
-import os
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from medharness.errors import UserError
 from medharness.schema import ImageRef, Sample
 from medharness.tasks.base import TaskPlugin
+from medharness.tasks.medvqa_common import hf_snapshot
 
 Row = dict[str, Any]
 
@@ -85,25 +86,6 @@ def read_rows(files: list[Path], columns: Optional[list[str]] = None) -> Iterato
             raise UserError(f"{path}: not a readable parquet file ({exc}); re-download the split") from None
 
 
-def hub_snapshot(repo_id: str, revision: Optional[str], patterns: list[str], data_env: Optional[str]) -> Path:
-    """A local snapshot of the hub dataset, or a UserError at once when offline without one."""
-    from huggingface_hub import snapshot_download
-
-    where = "pass --data-dir with a local copy of its parquet layout"
-    if data_env:
-        where += f" or set {data_env}"
-    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
-    try:
-        path = snapshot_download(
-            repo_id, repo_type="dataset", revision=revision, allow_patterns=patterns,
-            local_files_only=offline,
-        )
-    except Exception as exc:  # hub errors come in many types; all mean "no copy here"
-        reason = "offline and not in the Hugging Face cache" if offline else f"download failed: {type(exc).__name__}"
-        raise UserError(f"dataset {repo_id} is not available ({reason}); {where}") from None
-    return Path(path)
-
-
 class ParquetTask(TaskPlugin):
     """A task stored in the HF parquet layout. Card options used here:
 
@@ -119,10 +101,9 @@ class ParquetTask(TaskPlugin):
 
     def files_for(self, data_dir: Optional[Path], config: str, split: str) -> list[Path]:
         if data_dir is None:
-            if not self.card.hf_dataset:
-                raise UserError(f"task {self.card.name} names no hf_dataset; pass --data-dir")
-            data_dir = hub_snapshot(
-                self.card.hf_dataset, self.card.hf_revision, [f"{config}/{split}-*.parquet"], self.card.data_env,
+            data_dir = hf_snapshot(
+                self.card.name, self.card.hf_dataset, self.card.hf_revision, self.card.data_env,
+                [f"{config}/{split}-*.parquet"],
             )
         folder = Path(data_dir)
         if not folder.is_dir():
