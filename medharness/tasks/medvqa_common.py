@@ -130,6 +130,10 @@ SAFE_GLOBALS = {
 }
 
 
+class RefusedPickle(pickle.UnpicklingError):
+    """The pickle asks for something other than plain data."""
+
+
 class PlainDataUnpickler(pickle.Unpickler):
     """Builds only lists, dicts, tuples, sets, strings, bytes, numbers, booleans and None;
     anything that would import or call other code is refused."""
@@ -137,10 +141,10 @@ class PlainDataUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in SAFE_GLOBALS:
             return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"it asks for {module}.{name}")
+        raise RefusedPickle(f"it asks for {module}.{name}")
 
     def persistent_load(self, pid: Any) -> Any:
-        raise pickle.UnpicklingError("it uses persistent ids")
+        raise RefusedPickle("it uses persistent ids")
 
 
 def load_plain_pickle(path: Path) -> Any:
@@ -150,7 +154,7 @@ def load_plain_pickle(path: Path) -> Any:
         raise UserError(f"{path} not found; the data folder must hold the release's files (see docs/medical-vqa.md)") from None
     try:
         return PlainDataUnpickler(io.BytesIO(raw), encoding="utf-8").load()
-    except pickle.UnpicklingError as exc:
+    except RefusedPickle as exc:
         raise UserError(
             f"refusing to load {path}: {exc}; only plain containers, strings and numbers are allowed "
             "(a pickle that names other code could run it)"
