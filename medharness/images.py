@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -21,6 +22,13 @@ class ImageError(Exception):
 def resolve_inside(root: str | Path, relative: str) -> Path:
     """The path `relative` under `root`, refusing absolute paths and `..` escapes (after
     resolving symbolic links)."""
+    return _resolve_inside(str(root), relative)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _resolve_inside(root: str, relative: str) -> Path:
+    # Resolving walks every path component with lstat: cached, since a run asks for the same
+    # few thousand paths in loading, hashing and opening.
     if not relative:
         raise ImageError("empty image path")
     if os.path.isabs(relative):
