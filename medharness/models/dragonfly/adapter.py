@@ -1,0 +1,124 @@
+"""The `dragonfly` model adapter: requests -> DragonflyForCausalLM greedy answers + accounting.
+
+Import-light on purpose (the registry imports this module to list adapters): torch and
+transformers are imported when an adapter is built.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Optional
+
+from medharness.errors import UserError
+from medharness.models.base import ModelAdapter
+from medharness.registry import ADAPTERS
+from medharness.schema import ModelCard, Prediction, Request
+
+
+class DragonflyAdapter(ModelAdapter):
+    """Card: `weights` (hub id or folder) or `options.tiny: gen1|gen2`; `dtype`/`device`
+    (auto = bf16 on CUDA, fp32 on CPU); `options.attn_implementation` (sdpa);
+    `options.preprocess_workers` (threads that prepare images ahead of the model)."""
+
+    needs_images = True
+
+    def __init__(self, card: ModelCard) -> None:
+        super().__init__(card)
+        from medharness.models.dragonfly import loading
+        from medharness.models.dragonfly.prefetch import ImagePrefetcher
+
+        self.folder = loading.checkpoint_folder(card)
+        self.weights_id = loading.weights_identity(self.folder)
+        self.device, self.dtype = loading.resolve_device_dtype(card.device, card.dtype)
+        attn = card.options.get("attn_implementation", "sdpa")
+        self.model, self.processor = loading.load(self.folder, self.device, self.dtype, attn)
+        workers = int(card.options.get("preprocess_workers", min(4, os.cpu_count() or 1)))
+        self.prefetcher = ImagePrefetcher(self.processor.image_processor, workers)
+
+    def fingerprint_parts(self) -> dict:
+        parts = super().fingerprint_parts()
+        parts["weights_identity"] = self.weights_id
+        parts["dtype"] = str(self.dtype)
+        return parts
+
+    def effective_ratio(self, requested: Optional[float]) -> float:
+        """The ratio actually used: the request's, else the generation's default (gen 2's
+        released model keeps every high crop, i.e. 1.0)."""
+        kept = self.processor.kept_high(requested)
+        from medharness.models.dragonfly.configuration import GENERATIONS
+
+        return kept / GENERATIONS[self.processor.generation]["high_crops"]
+
+    def prefetch(self, requests: list[Request]) -> None:
+        """Start preparing these requests' images now (call with the NEXT batch while the
+        current one runs)."""
+        self.prefetcher.submit(requests)
+
+    def generate(self, requests: list[Request]) -> list[Prediction]:
+        self.prefetch(requests)
+        out: dict[str, Prediction] = {}
+        groups: dict[tuple, list[Request]] = {}
+        for request in requests:
+            settings = request.generation
+            if settings.temperature > 0:
+                raise UserError("the dragonfly adapter decodes greedily, as the released models do; set temperature: 0")
+            key = (settings.selection_ratio, settings.max_new_tokens)
+            groups.setdefault(key, []).append(request)
+        for (ratio, max_new), group in groups.items():
+            out.update(self._generate_group(group, ratio, max_new))
+        return [out[r.sample_id] for r in requests]
+
+    def _generate_group(self, requests: list[Request], ratio: Optional[float], max_new: int) -> dict[str, Prediction]:
+        import torch
+
+        from medharness.models.dragonfly.processing import format_prompt
+
+        started = time.perf_counter()
+        effective = self.effective_ratio(ratio)
+        base_extra = {"selection_ratio": effective, "generation": self.processor.generation}
+        if self.card.random_weights:
+            base_extra["random_weights"] = True
+        prepared = [(r, self.prefetcher.get(r)) for r in requests]
+        out = {r.sample_id: Prediction(sample_id=r.sample_id, error=p.error, extra={**base_extra, **p.extra})
+               for r, p in prepared if p.error}
+        ready = [(r, p) for r, p in prepared if not p.error]
+        if not ready:
+            return out
+        images = [None if p.crops is None else torch.from_numpy(p.crops).to(self.device) for _, p in ready]
+        inputs = self.processor([format_prompt(r.prompt) for r, _ in ready], images, selection_ratio=ratio)
+        inputs = {k: v.to(self.device) for k, v in inputs.items()}
+        if "pixel_values" in inputs:
+            inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
+        with torch.inference_mode():
+            sequences = self.model.generate(
+                **inputs, max_new_tokens=max_new, do_sample=False, selection_ratio=ratio,
+                eos_token_id=[self.processor.stop_id, self.processor.tokenizer.eos_token_id],
+                pad_token_id=self.processor.pad_id,
+            )
+        new = sequences[:, inputs["input_ids"].shape[1] :].cpu()
+        seconds = (time.perf_counter() - started) / len(ready)
+        visual = self.processor.visual_tokens(ratio)
+        stops = {self.processor.stop_id, self.processor.tokenizer.eos_token_id}
+        for row, (request, prep) in enumerate(ready):
+            tokens = new[row].tolist()
+            ended = next((i for i, t in enumerate(tokens) if t in stops), len(tokens))
+            text = self.processor.decode(tokens[:ended], skip_special_tokens=True).strip()
+            out[request.sample_id] = Prediction(
+                sample_id=request.sample_id, text=cut_at_stop(text, request.generation.stop),
+                input_tokens=int(inputs["attention_mask"][row].sum()),
+                visual_tokens=visual if prep.crops is not None else 0,
+                output_tokens=ended, seconds=round(seconds, 4), extra={**base_extra, **prep.extra},
+            )
+        return out
+
+    def close(self) -> None:
+        self.prefetcher.close()
+
+
+def cut_at_stop(text: str, stops: list[str]) -> str:
+    cut = min((text.find(s) for s in stops if s and s in text), default=-1)
+    return text[:cut].rstrip() if cut >= 0 else text
+
+
+ADAPTERS.register("dragonfly", DragonflyAdapter)

@@ -1,0 +1,193 @@
+"""Dragonfly's multi-resolution crops, bit-exact with the released code and several times faster.
+
+The released code resizes the image three times (low, medium, high canvas), cuts the canvases
+into se x se crops and sends every crop through the CLIP image processor on its own
+(`reference_pixel_values` below keeps that path for tests and benchmarks). Here the canvases are
+cut with array views and normalised with a lookup table: every CLIP output value is a function
+of one uint8 value and its channel, so a 3 x 256 table computed with the processor's own
+float arithmetic (float64 rescale cast to float32, then float32 subtract and divide) gives the
+same bits with one gather per value. `crops_uint8` stops before the table so that a GPU can
+expand the 4x smaller uint8 crops itself (`expand`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from medharness.models.dragonfly.configuration import GENERATIONS
+
+OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+RESCALE = 1 / 255  # preprocessor_config.json writes it as 0.00392156862745098, the same double
+
+Size = tuple[int, int]  # (width, height), as PIL
+
+
+def select_best_resolution(size: Size, candidates: Sequence[Size]) -> Size:
+    """LLaVA-NeXT's "anyres" choice: most effective pixels, then least waste, then the first."""
+    width, height = size
+    best, best_effective, best_waste = candidates[0], -1, float("inf")
+    for cand_w, cand_h in candidates:
+        scale = min(cand_w / width, cand_h / height)
+        effective = min(int(width * scale) * int(height * scale), width * height)
+        waste = cand_w * cand_h - effective
+        if effective > best_effective or (effective == best_effective and waste < best_waste):
+            best, best_effective, best_waste = (cand_w, cand_h), effective, waste
+    return best
+
+
+def canvas_sizes(size: Size, se: int, generation: int) -> tuple[Size, Size]:
+    """(medium canvas, high canvas) for an image of `size` (width, height)."""
+    medium = select_best_resolution(size, [(2 * se, 2 * se), (se, 4 * se), (4 * se, se)])
+    if generation == 2:
+        return medium, (3 * medium[0], 3 * medium[1])
+    grids = [(6, 4), (4, 6), (3, 8), (8, 3), (2, 12), (12, 2)]
+    return medium, select_best_resolution(size, [(gx * se, gy * se) for gx, gy in grids])
+
+
+def canvases(image: Image.Image, se: int, generation: int) -> list[Image.Image]:
+    """Low, medium and high canvases, resized from the original with PIL's default filter
+    (bicubic; stretched, never padded) exactly as the released code does."""
+    medium, high = canvas_sizes(image.size, se, generation)
+    return [image.resize((se, se)), image.resize(medium), image.resize(high)]
+
+
+def raster_crops(canvas: Image.Image, se: int) -> list[Image.Image]:
+    width, height = canvas.size
+    return [canvas.crop((x, y, x + se, y + se)) for y in range(0, height, se) for x in range(0, width, se)]
+
+
+def normalization_table(mean: Sequence[float], std: Sequence[float], rescale: float = RESCALE) -> np.ndarray:
+    """[3, 256] float32: the CLIP processor's output for each channel and uint8 value, computed
+    with the processor's own arithmetic so that a gather reproduces it bit for bit."""
+    values = (np.arange(256, dtype=np.uint8).astype(np.float64) * rescale).astype(np.float32)
+    mean32 = np.asarray(mean, dtype=np.float32)[:, None]
+    std32 = np.asarray(std, dtype=np.float32)[:, None]
+    return ((values[None, :] - mean32) / std32).astype(np.float32)
+
+
+def channel_planes(canvas: Image.Image) -> list[np.ndarray]:
+    """Three contiguous [H, W] uint8 planes. Non-RGB modes get the CLIP processor's own
+    conversion, which works pixel by pixel and so gives the same values on a canvas as on
+    each crop cut from it."""
+    if canvas.mode == "RGB":
+        return [np.asarray(band) for band in canvas.split()]
+    from transformers.image_transforms import convert_to_rgb
+
+    pixels = convert_to_rgb(canvas, return_numpy=True)
+    return [np.ascontiguousarray(pixels[..., c]) for c in range(3)]
+
+
+class DragonflyImageProcessor:
+    """Image -> [1 + 4 + high, 3, se, se] crops (low, medium raster, high raster)."""
+
+    def __init__(
+        self,
+        image_size: int,
+        generation: int,
+        image_mean: Sequence[float] = OPENAI_CLIP_MEAN,
+        image_std: Sequence[float] = OPENAI_CLIP_STD,
+        rescale_factor: float = RESCALE,
+    ) -> None:
+        if generation not in GENERATIONS:
+            raise ValueError(f"unknown Dragonfly generation {generation}")
+        self.image_size = image_size
+        self.generation = generation
+        self.image_mean = tuple(image_mean)
+        self.image_std = tuple(image_std)
+        self.rescale_factor = rescale_factor
+        self.table = normalization_table(image_mean, image_std, rescale_factor)
+        self._device_tables: dict[Any, torch.Tensor] = {}
+
+    @classmethod
+    def from_preprocessor_config(cls, data: dict, generation: int) -> "DragonflyImageProcessor":
+        """From a CLIP preprocessor_config.json (the released checkpoints ship one)."""
+        crop = data.get("crop_size", {})
+        size = crop.get("height") if isinstance(crop, dict) else crop
+        size = size or data.get("size", {}).get("shortest_edge")
+        if data.get("do_rescale", True) is False or data.get("do_normalize", True) is False:
+            raise ValueError("preprocessor_config.json turns rescaling or normalisation off; Dragonfly needs both")
+        return cls(
+            image_size=int(size),
+            generation=generation,
+            image_mean=data.get("image_mean", OPENAI_CLIP_MEAN),
+            image_std=data.get("image_std", OPENAI_CLIP_STD),
+            rescale_factor=data.get("rescale_factor", RESCALE),
+        )
+
+    def preprocessor_config(self) -> dict:
+        se = self.image_size
+        return {
+            "image_processor_type": "CLIPImageProcessor", "do_resize": True, "size": {"shortest_edge": se},
+            "resample": 3, "do_center_crop": True, "crop_size": {"height": se, "width": se},
+            "do_rescale": True, "rescale_factor": self.rescale_factor, "do_normalize": True,
+            "image_mean": list(self.image_mean), "image_std": list(self.image_std), "do_convert_rgb": True,
+            "dragonfly_generation": self.generation,
+        }
+
+    @property
+    def num_crops(self) -> int:
+        return 1 + 4 + GENERATIONS[self.generation]["high_crops"]
+
+    def _fill(self, image: Image.Image, out: np.ndarray, write: Callable[[int, np.ndarray, np.ndarray], Any]) -> None:
+        """Calls write(channel, crop plane view, output plane) for every crop in order."""
+        se = self.image_size
+        index = 0
+        for canvas in canvases(image, se, self.generation):
+            planes = channel_planes(canvas)
+            for y in range(0, canvas.size[1], se):
+                for x in range(0, canvas.size[0], se):
+                    for channel, plane in enumerate(planes):
+                        write(channel, plane[y : y + se, x : x + se], out[index, channel])
+                    index += 1
+        assert index == self.num_crops, (index, self.num_crops)
+
+    def crops_uint8(self, image: Image.Image) -> np.ndarray:
+        """[crops, 3, se, se] uint8, before normalisation."""
+        se = self.image_size
+        out = np.empty((self.num_crops, 3, se, se), dtype=np.uint8)
+        self._fill(image, out, lambda _, src, dst: np.copyto(dst, src))
+        return out
+
+    def expand(self, crops: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """uint8 crops [..., 3, se, se] -> normalised float32, on the crops' device."""
+        if isinstance(crops, np.ndarray):
+            out = np.empty(crops.shape, dtype=np.float32)
+            flat_in, flat_out = crops.reshape(-1, 3, *crops.shape[-2:]), out.reshape(-1, 3, *crops.shape[-2:])
+            for index in range(flat_in.shape[0]):
+                for channel in range(3):
+                    np.take(self.table[channel], flat_in[index, channel], out=flat_out[index, channel])
+            return torch.from_numpy(out)
+        table = self._device_tables.get(crops.device)
+        if table is None:
+            table = self._device_tables[crops.device] = torch.from_numpy(self.table).to(crops.device)
+        index = crops.long() + torch.arange(3, device=crops.device).view(3, 1, 1) * 256
+        return table.reshape(-1)[index]
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        """[crops, 3, se, se] float32, bit-exact with `reference_pixel_values`."""
+        se = self.image_size
+        out = np.empty((self.num_crops, 3, se, se), dtype=np.float32)
+        self._fill(image, out, lambda channel, src, dst: np.take(self.table[channel], src, out=dst))
+        return torch.from_numpy(out)
+
+
+def reference_pixel_values(image: Image.Image, clip_processor: Any, image_size: int, generation: int) -> torch.Tensor:
+    """The released code's path: every crop through the CLIP image processor on its own.
+    Kept as the reference that tests and benchmarks compare the fast path against."""
+    crops = [c for canvas in canvases(image, image_size, generation) for c in raster_crops(canvas, image_size)]
+    return torch.stack([clip_processor.preprocess(c, return_tensors="pt")["pixel_values"][0] for c in crops])
+
+
+def clip_reference_processor(config: Optional[dict] = None, image_size: int = 336) -> Any:
+    """The PIL-backed CLIP image processor (transformers' numpy path, no torchvision needed)."""
+    from transformers import CLIPImageProcessorPil
+
+    data = dict(config or {"size": {"shortest_edge": image_size}, "crop_size": {"height": image_size, "width": image_size}})
+    for key in ("image_processor_type", "processor_class", "dragonfly_generation", "feature_extractor_type"):
+        data.pop(key, None)
+    return CLIPImageProcessorPil(**data)

@@ -1,0 +1,180 @@
+"""DragonflyForCausalLM: a CLIP vision tower, one linear projection, a Llama causal LM.
+
+The image is encoded once, at prefill; decoding then runs on the LLM's KV cache (transformers'
+`generate` drops `pixel_values` after the first step). The number of high-resolution crops kept
+for each image is read from its image span, so the processor's selection ratio is the one used.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import CLIPVisionModel, GenerationMixin, LlamaForCausalLM, PreTrainedModel
+from transformers.modeling_outputs import CausalLMOutputWithPast
+
+from medharness.models.dragonfly.configuration import GENERATIONS, POOL, REGIONS, DragonflyConfig, kept_high_crops
+
+
+def select_high_crops(queries: torch.Tensor, regions: torch.Tensor, kept: int) -> torch.Tensor:
+    """Zoom-in selection: sorted indices of the `kept` high crops to keep.
+
+    queries [N, H]: each high crop's mean projected token; regions [4, H]: each medium crop's.
+    High crops are split into 4 blocks of N/4 consecutive raster indices, block m competing for
+    medium crop m by dot product. Each block keeps its kept // 4 best; the kept % 4 remaining
+    places go to the best-scoring of the rest (a crop's score is against its own block's region).
+    """
+    n = queries.shape[0]
+    block = n // REGIONS
+    per_region, extra = divmod(kept, REGIONS)
+    # All queries against each region, one product per region, as the released code scores them
+    # (the same kernel on the same shapes gives the same bits in bf16).
+    scores = torch.stack([
+        torch.matmul(queries, regions[m].unsqueeze(-1)).squeeze(-1)[m * block : (m + 1) * block]
+        for m in range(REGIONS)
+    ])  # [4, block]
+    chosen = torch.zeros(REGIONS, block, dtype=torch.bool, device=queries.device)
+    if per_region:
+        chosen.scatter_(1, torch.topk(scores, per_region, dim=1).indices, True)
+    if extra:
+        rest = scores.float().masked_fill(chosen, float("-inf")).flatten()
+        chosen.view(-1)[torch.topk(rest, extra).indices] = True
+    return torch.nonzero(chosen.flatten()).squeeze(-1)  # ascending = raster order
+
+
+def pool_crops(crops: torch.Tensor) -> torch.Tensor:
+    """[n, 1 + g*g, H] -> [n, 1 + (g/4)^2, H]: CLS, then the 4x4 mean-pooled grid, with the
+    released code's exact sequence of views (the pooling kernel sees the same strides)."""
+    n, tokens, hidden = crops.shape
+    grid = int(round((tokens - 1) ** 0.5))
+    cls, patches = crops[:, :1, :], crops[:, 1:, :]
+    pooled = F.avg_pool2d(patches.view(n, grid, grid, -1).permute(0, 3, 1, 2), kernel_size=POOL, stride=POOL)
+    pooled = pooled.permute(0, 2, 3, 1).reshape(n, -1, hidden)
+    return torch.cat([cls, pooled], dim=1)
+
+
+def image_embeddings(projected: torch.Tensor, generation: int, kept: int) -> torch.Tensor:
+    """One image's projected crops [1 + 4 + N, T, H] -> its visual embeddings [tokens, H]."""
+    high = projected[5:]
+    if kept < high.shape[0]:
+        index = select_high_crops(high.mean(1), projected[1:5].mean(1), kept)
+        high = high.index_select(0, index)
+    rest = torch.cat([projected[1:5], high])
+    if GENERATIONS[generation]["pool"]:
+        rest = pool_crops(rest)
+    hidden = projected.shape[-1]
+    return torch.cat([projected[0].reshape(-1, hidden), rest.reshape(-1, hidden)])
+
+
+class DragonflyPreTrainedModel(PreTrainedModel):
+    config: DragonflyConfig
+    config_class = DragonflyConfig
+    base_model_prefix = ""
+    input_modalities = ("image", "text")
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["LlamaDecoderLayer", "CLIPEncoderLayer"]
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_attention_backend = True
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if module is getattr(self, "vision_embed_tokens", None):
+            nn.init.normal_(module.weight, mean=0.0, std=self.config.initializer_range)
+            nn.init.zeros_(module.bias)
+
+
+class DragonflyForCausalLM(DragonflyPreTrainedModel, GenerationMixin):
+    def __init__(self, config: DragonflyConfig) -> None:
+        super().__init__(config)
+        if config.vision_config is None:
+            raise ValueError("DragonflyConfig has no vision_config; load it with DragonflyConfig.from_pretrained(folder)")
+        self.language_model = LlamaForCausalLM(config.text_config)
+        self.image_encoder = CLIPVisionModel(config.vision_config)
+        self.vision_embed_tokens = nn.Linear(config.vision_config.hidden_size, config.text_config.hidden_size)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.language_model.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.language_model.set_input_embeddings(value)
+
+    def get_output_embeddings(self) -> nn.Module:
+        return self.language_model.get_output_embeddings()
+
+    @property
+    def placeholder_id(self) -> int:
+        return self.config.image_placeholder_id
+
+    def encode_crops(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """[images, crops, 3, se, se] -> projected penultimate CLIP states [images, crops, T, H].
+        All crops of all images go through the encoder together."""
+        images, crops = pixel_values.shape[:2]
+        dtype = self.vision_embed_tokens.weight.dtype
+        flat = pixel_values.reshape(images * crops, *pixel_values.shape[2:]).to(dtype)
+        states = self.image_encoder(flat, output_hidden_states=True).hidden_states[-2]
+        projected = self.vision_embed_tokens(states.to(dtype))
+        return projected.view(images, crops, *projected.shape[1:])
+
+    def kept_from_span(self, placeholders: int) -> int:
+        """How many high crops an image span with `placeholders` positions holds."""
+        generation = self.config.dragonfly_generation
+        vision = self.config.vision_config
+        grid = vision.image_size // vision.patch_size
+        full = grid * grid + 1
+        other = (grid // POOL) ** 2 + 1 if GENERATIONS[generation]["pool"] else full
+        blocks, remainder = divmod(placeholders - full, other)
+        kept = blocks - 4
+        if remainder or not 0 <= kept <= GENERATIONS[generation]["high_crops"]:
+            raise ValueError(f"an image span of {placeholders} placeholders fits no Dragonfly layout; build inputs with DragonflyProcessor")
+        return kept
+
+    def splice_images(
+        self, input_ids: torch.Tensor, inputs_embeds: torch.Tensor, pixel_values: torch.Tensor,
+        selection_ratio: Optional[float],
+    ) -> torch.Tensor:
+        """Overwrite the placeholder positions with the visual embeddings, row by row."""
+        is_placeholder = input_ids == self.placeholder_id
+        counts = is_placeholder.sum(1)
+        rows = torch.nonzero(counts).squeeze(-1).tolist()
+        if len(rows) != pixel_values.shape[0]:
+            raise ValueError(f"{pixel_values.shape[0]} images for {len(rows)} rows with an image span")
+        projected = self.encode_crops(pixel_values)
+        features = []
+        for image, row in enumerate(rows):
+            kept = self.kept_from_span(int(counts[row]))
+            if selection_ratio is not None and kept != kept_high_crops(self.config.dragonfly_generation, selection_ratio):
+                raise ValueError(f"inputs were built for {kept} high crops, not selection_ratio={selection_ratio}; pass the same ratio to the processor")
+            features.append(image_embeddings(projected[image], self.config.dragonfly_generation, kept))
+        features = torch.cat(features).to(inputs_embeds.dtype)
+        assert features.shape[0] == int(counts.sum()), (features.shape, int(counts.sum()))
+        return inputs_embeds.masked_scatter(is_placeholder.unsqueeze(-1), features)
+
+    def forward(
+        self,
+        input_ids: Optional[torch.LongTensor] = None,
+        attention_mask: Optional[torch.Tensor] = None,
+        position_ids: Optional[torch.LongTensor] = None,
+        cache: Optional[Any] = None,
+        inputs_embeds: Optional[torch.FloatTensor] = None,
+        pixel_values: Optional[torch.Tensor] = None,
+        labels: Optional[torch.LongTensor] = None,
+        use_cache: Optional[bool] = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        selection_ratio: Optional[float] = None,
+        **kwargs: Any,
+    ) -> CausalLMOutputWithPast:
+        if inputs_embeds is None:
+            inputs_embeds = self.get_input_embeddings()(input_ids)
+            if pixel_values is not None:
+                inputs_embeds = self.splice_images(input_ids, inputs_embeds, pixel_values, selection_ratio)
+        if position_ids is None and attention_mask is not None:
+            # Left padding: every row counts positions from its first real token, as generate does.
+            positions = attention_mask.long().cumsum(-1) - 1
+            position_ids = positions.masked_fill(attention_mask == 0, 0)[:, -inputs_embeds.shape[1] :]
+        return self.language_model(
+            inputs_embeds=inputs_embeds, attention_mask=attention_mask, position_ids=position_ids,
+            cache=cache, labels=labels, use_cache=use_cache, logits_to_keep=logits_to_keep, **kwargs,
+        )
