@@ -75,8 +75,10 @@ def run(
     Several tasks, models or selection ratios make one run each; a task that fails (say, its data
     is missing) is reported and the others go on. Run the same command again to resume.
     """
+    from medharness import distributed
     from medharness.runner import RunConfig, execute
 
+    main_rank = distributed.current().is_main  # under torchrun only rank 0 reports
     tasks, models, ratios = split_list(task), split_list(model), parse_ratios(selection_ratio)
     if data_dir is not None and len(tasks) > 1:
         raise UserError("--data-dir names one dataset; run one task at a time with it, or set each card's data variable")
@@ -90,7 +92,7 @@ def run(
                     max_new_tokens=max_new_tokens, use_cache=not no_cache, resume=not no_resume, judge=judge,
                 )
                 try:
-                    with progress_bar(f"{t} / {m}", enabled=not quiet) as hook:
+                    with progress_bar(f"{t} / {m}", enabled=main_rank and not quiet) as hook:
                         run_dir, record = execute(config, progress=hook)
                 except UserError as exc:
                     if len(tasks) * len(models) * len(ratios) == 1:
@@ -98,7 +100,8 @@ def run(
                     console.print(f"[red]error[/red] ({t} / {m}): {exc}")
                     failures.append(f"{t}/{m}")
                     continue
-                print_summary(str(run_dir), record)
+                if main_rank:
+                    print_summary(str(run_dir), record)
     if failures:
         raise UserError(f"{len(failures)} run(s) failed: {', '.join(failures)}")
 

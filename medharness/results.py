@@ -53,10 +53,13 @@ def read_record(run_dir: Path) -> RunRecord:
         raise UserError(f"{path}: not a readable run record ({type(exc).__name__}); delete or fix it") from None
 
 
-def read_samples(run_dir: Path, repair: bool = False) -> list[SampleResult]:
-    """All complete lines. A last line cut off by a kill is dropped (and cut from the file when
-    `repair`, so that appending resumes on a clean line)."""
-    path = run_dir / SAMPLES_FILE
+def read_samples(run_dir: Path) -> list[SampleResult]:
+    return read_lines(run_dir / SAMPLES_FILE)
+
+
+def read_lines(path: Path, repair: bool = False) -> list[SampleResult]:
+    """All complete lines of a samples file. A last line cut off by a kill is dropped (and cut
+    from the file when `repair`, so that appending resumes on a clean line)."""
     if not path.exists():
         return []
     raw = path.read_bytes()
@@ -73,6 +76,12 @@ def read_samples(run_dir: Path, repair: bool = False) -> list[SampleResult]:
         except ValidationError:
             raise UserError(f"{path}:{number}: not a valid sample line; the file was edited or corrupted") from None
     return out
+
+
+def done_ids(run_dir: Path) -> set[str]:
+    """Ids already scored in this run: samples.jsonl and any rank's part file (see distributed)."""
+    paths = [run_dir / SAMPLES_FILE, *sorted(run_dir.glob("samples.rank*.jsonl"))]
+    return {r.id for path in paths for r in read_lines(path)}
 
 
 def iter_run_dirs(results_dir: Path) -> Iterator[Path]:

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
+from medharness import distributed
 from medharness import results as files
 from medharness.cards import load_model_card, load_task_card
 from medharness.errors import UserError
@@ -229,28 +230,26 @@ class BatchEvaluator:
                 result.extra[metric.name] = record
 
 
-def execute(
-    config: RunConfig,
-    progress: Optional[ProgressHook] = None,
-    shard: Optional[Callable[[list[Sample]], list[Sample]]] = None,
-) -> tuple[Path, RunRecord]:
+def execute(config: RunConfig, progress: Optional[ProgressHook] = None) -> tuple[Path, RunRecord]:
     """Run (or resume) one task x model x settings; returns the run folder and its record.
 
-    Warnings raised on the way (a predictions file with unknown ids, Java missing for METEOR)
-    are stored in run.json and shown in the summary."""
+    Under torchrun every rank evaluates its shard; rank 0 merges the parts and returns the
+    finished record, the other ranks their unfinished one. Warnings raised on the way (a
+    predictions file with unknown ids, Java missing for METEOR) are stored in run.json."""
+    coordinator = distributed.current()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        run_dir, record, p, seconds = _execute(config, progress, shard)
-    messages = [str(w.message) for w in caught]
-    if shard:
+        run_dir, record, p, seconds = _execute(config, progress, coordinator)
+    coordinator.barrier()
+    if not coordinator.is_main:
         return run_dir, record
-    return run_dir, finalize(run_dir, record, p, seconds, messages)
+    distributed.merge_parts(run_dir, [s.id for s in p.samples])
+    distributed.merge_caches(config.results_dir)
+    return run_dir, finalize(run_dir, record, p, seconds, [str(w.message) for w in caught])
 
 
 def _execute(
-    config: RunConfig,
-    progress: Optional[ProgressHook],
-    shard: Optional[Callable[[list[Sample]], list[Sample]]],
+    config: RunConfig, progress: Optional[ProgressHook], coordinator: distributed.Single
 ) -> tuple[Path, RunRecord, Prepared, float]:
     started = time.perf_counter()
     p = prepare(config)
@@ -259,18 +258,20 @@ def _execute(
         adapter.prepare(p.plugin, p.data_dir, p.split)
         spec = build_spec(p, adapter)
         spec_hash = digest(spec.model_dump())
-        run_dir, record = start_run_dir(config.results_dir, spec, spec_hash, config.resume)
+        run_dir, record = coordinator.agree(lambda: start_run_dir(config.results_dir, spec, spec_hash, config.resume))
         use_cache = config.use_cache and getattr(adapter, "use_cache", True)
-        cache = ResponseCache(config.results_dir / files.CACHE_FILE) if use_cache else None
-        mine = shard(p.samples) if shard else p.samples
-        done = {r.id for r in files.read_samples(run_dir, repair=True)}
+        cache = ResponseCache(config.results_dir / coordinator.cache_file()) if use_cache else None
+        mine = coordinator.pick(p.samples)
+        part = run_dir / coordinator.part_file()
+        files.read_lines(part, repair=True)
+        done = files.done_ids(run_dir)
         todo = [s for s in mine if s.id not in done]
         evaluate = BatchEvaluator(p, adapter, cache)
         size = config.batch_size or p.model_card.batch_size
         count = len(mine) - len(todo)
         if progress:
             progress(count, len(mine))
-        with open(run_dir / files.SAMPLES_FILE, "a", encoding="utf-8") as out:
+        with open(part, "a", encoding="utf-8") as out:
             for start in range(0, len(todo), size):
                 scored = evaluate(todo[start : start + size])
                 out.write("".join(r.model_dump_json() + "\n" for r in scored))

@@ -1,0 +1,98 @@
+"""torchrun with 2 ranks (gloo, CPU) gives the same run as one process; a killed rank resumes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.core.helpers import REPO, cli, jsonl_fixture, load_run, model_card, run_dirs
+
+pytest.importorskip("torch.distributed.run")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return jsonl_fixture(tmp_path_factory.mktemp("data"))
+
+
+def torchrun(args: list[str], nproc: int = 2) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               "-m", "medharness", *args]
+    return subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 120) -> str:
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out + err
+    return err
+
+
+def samples_bytes(results: Path) -> bytes:
+    (run_dir,) = run_dirs(results)
+    return (run_dir / "samples.jsonl").read_bytes()
+
+
+def metrics(results: Path) -> dict:
+    (run_dir,) = run_dirs(results)
+    return load_run(run_dir)[0]["metrics"]
+
+
+def run_args(card: str, data: Path, results: Path, *extra: str) -> list[str]:
+    return ["run", "--task", "custom-jsonl", "--model", card, "--data-dir", str(data),
+            "--results", str(results), "--quiet", *extra]
+
+
+def test_two_ranks_equal_one_process(data, tmp_path):
+    single, multi = tmp_path / "single", tmp_path / "multi"
+    assert cli(*run_args("mock", data, single, "--batch-size", "3")).returncode == 0
+    finish(torchrun(run_args("mock", data, multi, "--batch-size", "3")))
+    assert samples_bytes(multi) == samples_bytes(single)
+    assert metrics(multi) == metrics(single)
+    (run_dir,) = run_dirs(multi)
+    assert not list(run_dir.glob("samples.rank*"))  # parts merged away
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def part_lines(results: Path) -> int:
+    return sum(p.read_bytes().count(b"\n") for p in results.glob("*/samples.rank*.jsonl"))
+
+
+def test_killed_rank_resumes_per_shard(data, tmp_path):
+    card = str(model_card(tmp_path / "slow.yaml", adapter="mock", batch_size=1, options={"delay": 0.1}))
+    results, single = tmp_path / "multi", tmp_path / "single"
+    proc = torchrun(run_args(card, data, results))
+    deadline = time.time() + 90
+    while time.time() < deadline and part_lines(results) < 8:
+        time.sleep(0.05)
+    victims = children(proc.pid)
+    assert len(victims) == 2, victims
+    os.kill(victims[1], signal.SIGKILL)  # one rank dies; torchrun then stops the other
+    proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    (run_dir,) = run_dirs(results)
+    done_before = part_lines(results)
+    assert 8 <= done_before < 40
+    finish(torchrun(run_args(card, data, results)))
+    record, samples = load_run(run_dir)
+    assert record["status"] == "complete"
+    assert len(samples) == len({s.id for s in samples}) == 40
+    assert cli(*run_args(card, data, single)).returncode == 0
+    assert metrics(results) == metrics(single) or _same_but_counts(metrics(results), metrics(single))
+
+
+def _same_but_counts(a: dict, b: dict) -> bool:
+    return a["overall"] == b["overall"] and a["groups"] == b["groups"]
