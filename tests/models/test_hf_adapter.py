@@ -7,10 +7,14 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from typer.testing import CliRunner
 
+from medharness.cli import app
 from medharness.errors import UserError
+from medharness.fixtures.base import write_fixture
 from medharness.models.hf import HFAdapter, count_output_tokens, cut_at_stop
 from medharness.schema import GenerationSettings, ImageRef, ModelCard, Request
+from tests.core.helpers import load_run, model_card, run_dirs
 from tests.models.hf_tiny import build_tiny_llava
 
 # 28x28 crop, patch 14, CLS dropped by the "default" feature strategy: 4 visual tokens per image.
@@ -138,3 +142,26 @@ def test_count_output_tokens(new: list[int], expected: int) -> None:
 def test_cut_at_stop() -> None:
     assert cut_at_stop("yes.\nUSER: more", ["\nUSER:", "###"]) == "yes."
     assert cut_at_stop("no stop here", ["###"]) == "no stop here"
+
+
+def test_tiny_llava_runs_through_the_cli_on_vqarad(tiny_dir: Path, tmp_path: Path) -> None:
+    """Done-when: `medharness run` with an `hf` card on the VQA-RAD fixture (in this process:
+    a subprocess would spend most of the test importing torch again)."""
+    data = write_fixture("vqarad", tmp_path / "data")
+    card = model_card(tmp_path / "tiny-llava.yaml", adapter="hf", weights=str(tiny_dir),
+                      generation={"max_new_tokens": 4})
+    results = tmp_path / "results"
+    outcome = CliRunner().invoke(app, [
+        "run", "--task", "vqarad", "--model", str(card), "--data-dir", str(data),
+        "--batch-size", "6", "--results", str(results), "--quiet"])
+    assert outcome.exit_code == 0, outcome.output
+    (run_dir,) = run_dirs(results)
+    record, samples = load_run(run_dir)
+    assert record["status"] == "complete" and record["n_samples"] == 20
+    assert record["metrics"]["overall"]["overall"]["n"] == 20
+    assert record["spec"]["model_fingerprint"] == HFAdapter(ModelCard.model_validate(
+        record["spec"]["model_card"])).fingerprint()
+    answered = [s for s in samples if not s.error]
+    assert len(answered) == 18  # the fixture's missing and escaping images are errors
+    assert all(s.visual_tokens == VISUAL_TOKENS_PER_IMAGE for s in answered)
+    assert all(1 <= s.output_tokens <= 4 and s.input_tokens > VISUAL_TOKENS_PER_IMAGE for s in answered)

@@ -15,9 +15,10 @@ import pytest
 from PIL import Image
 
 from medharness.errors import UserError
+from medharness.fixtures.base import write_fixture
 from medharness.models.openai_compat import OpenAIAdapter, backoff_delay, parse_retry_after
 from medharness.schema import GenerationSettings, ImageRef, ModelCard, Request
-from tests.core.helpers import cli, jsonl_fixture, load_run, model_card, run_dirs
+from tests.core.helpers import cli, load_run, model_card, run_dirs
 from tests.models.fake_openai_server import FakeOpenAIServer, hashed_answer
 
 FAST = {"backoff_s": 0.001, "backoff_max_s": 0.05, "max_retries": 2, "timeout_s": 5.0}
@@ -185,26 +186,28 @@ def test_backoff_doubles_with_jitter_and_cap() -> None:
 def test_run_equals_replay_of_its_answers(server, tmp_path: Path) -> None:
     """Done-when: `medharness run` through the adapter and `medharness score` on its answers
     give the same metrics."""
-    data = jsonl_fixture(tmp_path / "data")
-    server.state.scripts["what organ is shown?"] = ["status:500"]  # one retry on the way
+    data = write_fixture("vqarad", tmp_path / "data")
+    server.state.scripts["Is there a pneumothorax?\nAnswer the question using a single word or phrase."] = \
+        ["status:500"]  # one retry on the way
     card = model_card(tmp_path / "served.yaml", adapter="openai", weights="served-vlm", batch_size=16,
                       options={"base_url": server.base_url, **FAST, "concurrency": 4})
     results = tmp_path / "results"
-    proc = cli("run", "--task", "custom-jsonl", "--model", str(card), "--data-dir", str(data),
+    proc = cli("run", "--task", "vqarad", "--model", str(card), "--data-dir", str(data),
                "--results", str(results), "--quiet")
     assert proc.returncode == 0, proc.stderr
     (run_dir,) = run_dirs(results)
     record, samples = load_run(run_dir)
     answered = [s for s in samples if not s.error]
-    assert len(answered) == 38 and record["n_errors"] == 2  # the fixture's missing/escaping images
+    assert len(answered) == 18 and record["n_errors"] == 2  # the fixture's missing and escaping images
     assert all(s.prediction == hashed_answer(s.prompt) for s in answered)
+    assert any(s.extra["attempts"] == 2 for s in answered)
     preds = tmp_path / "preds.jsonl"
     preds.write_text("".join(json.dumps({"id": s.id, "prediction": s.prediction}) + "\n" for s in answered))
-    proc = cli("score", "--task", "custom-jsonl", "--predictions", str(preds), "--data-dir", str(data),
+    proc = cli("score", "--task", "vqarad", "--predictions", str(preds), "--data-dir", str(data),
                "--results", str(tmp_path / "scored"))
     assert proc.returncode == 0, proc.stderr
     (scored_dir,) = run_dirs(tmp_path / "scored")
     scored, _ = load_run(scored_dir)
     assert scored["metrics"]["overall"] == record["metrics"]["overall"]
     assert scored["metrics"]["groups"] == record["metrics"]["groups"]
-    assert 0 < record["metrics"]["overall"]["exact_match"]["value"] < 1
+    assert 0 < record["metrics"]["overall"]["closed_accuracy"]["value"] < 1
