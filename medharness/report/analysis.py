@@ -12,7 +12,7 @@ from typing import Optional
 import pandas as pd
 
 from medharness.report.document import Document, Figure, Heading, Paragraph, Row, Score, Table
-from medharness.report.labels import evaluation_labels, format_setting, system_labels
+from medharness.report.labels import evaluation_labels, format_setting, run_labels
 from medharness.report.plots import bar_chart, selection_chart
 from medharness.report.runs import Evaluation, Run, RunSet, System, load_runs
 from medharness.report.sections import VALUES_NOTE, provenance_blocks, sample_warnings, write_outputs
@@ -93,7 +93,7 @@ BREAKDOWN_COLUMNS = ["column", "task", "key", "group", "derived", "system", "mod
 
 
 def modality_blocks(evaluation: Evaluation, label: str, members: list[Run], records: list[dict]) -> list:
-    systems = system_labels(r.system for r in members)
+    systems = run_labels(members)
     fullest = richest_run(members)
     blocks: list = [Heading(f"{label}: {evaluation.headline} by group"), derivation_note(fullest)]
     derived = {m for m, (d, _) in derived_modalities(fullest).items() if d}
@@ -106,11 +106,11 @@ def modality_blocks(evaluation: Evaluation, label: str, members: list[Run], reco
         def shown(value: str) -> str:
             return f"{value} (derived)" if key == MODALITY and value in derived else value
 
-        series = {systems[r.system]: [Score.of(r.record.metrics.groups.get(key, {}).get(v, {}).get(evaluation.headline))
+        series = {systems[r.run_id]: [Score.of(r.record.metrics.groups.get(key, {}).get(v, {}).get(evaluation.headline))
                                       for v in values] for r in members}
-        rows = [Row([shown(v)] + [series[systems[r.system]][i] for r in members]) for i, v in enumerate(values)]
+        rows = [Row([shown(v)] + [series[systems[r.run_id]][i] for r in members]) for i, v in enumerate(values)]
         blocks += [Heading(f"{label}: by {key}", 3),
-                   Table([key] + [systems[r.system] for r in members], rows,
+                   Table([key] + [systems[r.run_id] for r in members], rows,
                          caption=f"{evaluation.headline} per {key}; columns: models and settings.")]
         png = bar_chart(f"{label}: {evaluation.headline} by {key}", [shown(v) for v in values], series, f"{evaluation.headline} x100")
         blocks.append(Figure(png, f"Bar chart of {evaluation.headline} by {key} for each model, with 95 % CIs",
@@ -121,7 +121,7 @@ def modality_blocks(evaluation: Evaluation, label: str, members: list[Run], reco
                     low, high = mv.ci if mv.ci else (None, None)
                     records.append(dict(
                         column=label, task=evaluation.task, key=key, group=value,
-                        derived=key == MODALITY and value in derived, system=systems[run.system],
+                        derived=key == MODALITY and value in derived, system=systems[run.run_id],
                         model=run.system.model, selection_ratio=run.system.selection_ratio, metric=metric,
                         headline=metric == evaluation.headline, value=mv.value, ci_low=low, ci_high=high,
                         n=mv.n, small=mv.small, run_id=run.run_id))
@@ -138,15 +138,15 @@ def clip(text: str) -> str:
     return text if len(text) <= CLIP else text[: CLIP - 1] + "\u2026"
 
 
-def examples_table(members: list[Run], systems: dict[System, str], fullest: Run) -> Table:
+def examples_table(members: list[Run], systems: dict[str, str], fullest: Run) -> Table:
     """The first few samples with every model's answer, so numbers can be read against text."""
-    answers = {r.system: {s.id: (s.error and f"error: {s.error}") or s.prediction for s in r.samples} for r in members}
+    answers = {r.run_id: {s.id: (s.error and f"error: {s.error}") or s.prediction for s in r.samples} for r in members}
     rows = []
     for s in fullest.samples[:EXAMPLES]:
         cells = [s.id, str(s.metadata.get(MODALITY, "")), clip(s.prompt), clip(" | ".join(s.references))]
-        cells += [clip(answers[r.system].get(s.id, "(no row)")) for r in members]
+        cells += [clip(answers[r.run_id].get(s.id, "(no row)")) for r in members]
         rows.append(Row(cells))
-    return Table(["id", MODALITY, "prompt", "references"] + [systems[r.system] for r in members], rows,
+    return Table(["id", MODALITY, "prompt", "references"] + [systems[r.run_id] for r in members], rows,
                  caption=f"First {EXAMPLES} samples and each model's answer (shortened to {CLIP} characters).")
 
 
@@ -171,8 +171,8 @@ def find_sweeps(runs: RunSet, tasks: Optional[list[str]]) -> list[Sweep]:
         rest = tuple((k, v) for k, v in run.system.generation if k != "selection_ratio")
         base = System(run.system.model, rest, run.system.random_weights)
         groups.setdefault((run.evaluation, base), []).append(run)
-    labels = system_labels(base for _, base in groups)
-    sweeps = [Sweep(ev, labels[base], sorted(members, key=lambda r: r.system.selection_ratio))
+    labels = run_labels([r for members in groups.values() for r in members], with_ratio=False)
+    sweeps = [Sweep(ev, labels[members[0].run_id], sorted(members, key=lambda r: r.system.selection_ratio))
               for (ev, base), members in groups.items() if len(members) > 1]
     return sorted(sweeps, key=lambda s: (s.evaluation.task, s.model_label))
 
@@ -184,14 +184,20 @@ def mean_of(run: Run, field: str, modality: Optional[str] = None) -> Optional[fl
     return fmean(values) if values else None
 
 
-def best_ratio(ratios: list[float], scores: list[Score]) -> tuple[Optional[float], list[float]]:
-    """The ratio with the highest value, and the other ratios whose CI overlaps the best one's."""
+def best_ratio(ratios: list[float], scores: list[Score]) -> tuple[list[float], list[float]]:
+    """The ratio(s) with the highest value, and the other ratios whose CI overlaps theirs."""
     scored = [(r, s) for r, s in zip(ratios, scores) if s.value is not None]
     if not scored:
-        return None, []
-    best, top = max(scored, key=lambda pair: (pair[1].value, -pair[0]))
-    ties = [r for r, s in scored if r != best and s.high is not None and top.low is not None and s.high >= top.low]
+        return [], []
+    top = max(s.value for _, s in scored)
+    best = [r for r, s in scored if s.value == top]
+    floor = max((s.low for r, s in scored if r in best and s.low is not None), default=None)
+    ties = [r for r, s in scored if r not in best and s.high is not None and floor is not None and s.high >= floor]
     return best, ties
+
+
+def ratio_list(ratios: list[float]) -> str:
+    return ", ".join(format_setting(r) for r in ratios)
 
 
 def analyze_selection(results_dir: Path, out_dir: Path, tasks: Optional[list[str]] = None) -> list[Path]:
@@ -245,11 +251,13 @@ def sweep_blocks(sweep: Sweep, label: str, records: list[dict], summary: list[Ro
         best, ties = best_ratio(sweep.ratios, scores)
         modality = modality_of.get(group)
         images = domain_of(modality) if modality else task_domain(first)
-        kind = "best" if group == "all samples" else "measured"
-        rows.append(Row([group, images, *scores, format_setting(best)], kind))
-        best_score = scores[sweep.ratios.index(best)] if best is not None else Score(None)
-        summary.append(Row([label, sweep.model_label, images, group, format_setting(best), best_score,
-                            ", ".join(format_setting(r) for r in ties) or "none"]))
+        if not best:
+            shown = "n/a"
+        else:
+            shown = "all equal" if len(best) == len(sweep.ratios) else ratio_list(best)
+        rows.append(Row([group, images, *scores, shown]))
+        best_score = scores[sweep.ratios.index(best[0])] if best else Score(None)
+        summary.append(Row([label, sweep.model_label, images, group, shown, best_score, ratio_list(ties) or "none"]))
         for ratio, run, score, tok, sec in zip(sweep.ratios, sweep.runs, scores, tokens, seconds):
             records.append(dict(
                 column=label, task=sweep.evaluation.task, model=sweep.model_label, selection_ratio=ratio, group=group,
@@ -271,17 +279,18 @@ def sweep_blocks(sweep: Sweep, label: str, records: list[dict], summary: list[Ro
 
 
 def task_domain(run: Run) -> str:
-    domains = {domain_of(str(s.metadata.get(MODALITY, "unknown"))) for s in run.samples}
-    return domains.pop() if len(domains) == 1 else "mixed"
+    """The images' domain when all samples of known modality share one; unknown ones do not count."""
+    domains = {domain_of(str(s.metadata.get(MODALITY, "unknown"))) for s in run.samples} - {"unknown"}
+    return domains.pop() if len(domains) == 1 else ("mixed" if domains else "unknown")
 
 
 def answer_text(summary: list[Row]) -> str:
     """One sentence per image domain, from the 'all samples' and per-modality rows."""
     parts = []
     for domain in ("biomedical", "general"):
-        hits = [row.cells for row in summary if row.cells[2] == domain and row.cells[4] != "default"]
+        hits = [row.cells for row in summary if row.cells[2] == domain]
         if hits:
-            listed = "; ".join(f"{c[0]} {c[3]} ({c[1]}): r={c[4]}" for c in hits)
+            listed = "; ".join(f"{c[0]} {c[3]} ({c[1]}): {c[4] if c[4] in ('all equal', 'n/a') else 'r=' + c[4]}" for c in hits)
             parts.append(f"{domain.capitalize()} images: best ratio per task and group: {listed}.")
         else:
             parts.append(f"{domain.capitalize()} images: no sweep ran on such images.")

@@ -12,7 +12,7 @@ from typing import Literal, Optional, Union
 
 from medharness.schema import MetricValue
 
-RowKind = Literal["measured", "random", "reference", "best"]
+RowKind = Literal["measured", "random", "reference"]
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def points(value: float) -> str:
     return f"{value * 100:.1f}"
 
 
-KIND_MARK = {"measured": "", "random": " [random weights]", "reference": " [published]", "best": " [best]"}
+KIND_MARK = {"measured": "", "random": " [random weights]", "reference": " [published]"}
 
 
 def cell_text(cell: Cell) -> str:

@@ -28,9 +28,9 @@ td.score{white-space:nowrap;font-variant-numeric:tabular-nums}
 .v{font-weight:600}.ci,.n{color:#666;font-size:.88em}
 td.small{background:#fff6d6}.flag{color:#8a5a00;font-size:.8em;margin-left:.3em}
 tr.reference td{background:#eef4ff;font-style:italic}
-tr.random td{color:#666}tr.best td{background:#e8f6ea}
+tr.random td{color:#666}
 .badge{display:inline-block;font-size:.75em;border-radius:3px;padding:0 .35em;margin-left:.4em;font-style:normal}
-.badge.reference{background:#3867d6;color:#fff}.badge.random{background:#888;color:#fff}.badge.best{background:#2e7d32;color:#fff}
+.badge.reference{background:#3867d6;color:#fff}.badge.random{background:#888;color:#fff}
 p.note{background:#f5f7fa;border-left:4px solid #8aa4c8;padding:.4em .7em}
 p.warning{background:#fff3f0;border-left:4px solid #d9534f;padding:.4em .7em}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}figcaption{color:#555;font-size:.9em}
@@ -95,7 +95,7 @@ def render_block(block: object) -> str:
     raise TypeError(f"unknown block {type(block).__name__}")
 
 
-BADGES = {"reference": "published", "random": "random weights", "best": "best"}
+BADGES = {"reference": "published", "random": "random weights"}
 
 
 def render_table(table: Table) -> str:

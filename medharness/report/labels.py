@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from medharness.report.runs import Evaluation, System
+from medharness.report.runs import Evaluation, Run
 
 RATIO_FIELD = "selection_ratio"
 
@@ -38,22 +38,25 @@ def evaluation_labels(evaluations: Iterable[Evaluation]) -> dict[Evaluation, str
     return labels
 
 
-def system_labels(systems: Iterable[System]) -> dict[System, str]:
-    systems = list(systems)
+def run_labels(runs: Iterable[Run], with_ratio: bool = True) -> dict[str, str]:
+    """run_id -> model name plus the settings that tell it apart from runs of the same model on
+    the same evaluation. Task-specific defaults (a card's max_new_tokens) differ between tasks
+    but not within one, so one model keeps one label, and one leaderboard row, across tasks."""
+    runs = list(runs)
     labels = {}
-    for sy in systems:
-        same_model = [o for o in systems if o.model == sy.model]
-        settings = dict(sy.generation)
+    for run in runs:
+        peers = [o for o in runs if o.evaluation == run.evaluation and o.system.model == run.system.model]
+        settings = dict(run.system.generation)
         varying = [
             name for name in settings
-            if len({dict(o.generation).get(name) for o in same_model}) > 1 and name != RATIO_FIELD
+            if name != RATIO_FIELD and len({dict(o.system.generation).get(name) for o in peers}) > 1
         ]
-        parts = [sy.model]
-        ratios = {o.selection_ratio for o in same_model}
-        if sy.selection_ratio is not None or len(ratios) > 1:
-            parts.append(f"r={format_setting(sy.selection_ratio)}")
+        parts = [run.system.model]
+        ratios = {o.system.selection_ratio for o in peers}
+        if with_ratio and (run.system.selection_ratio is not None or len(ratios) > 1):
+            parts.append(f"r={format_setting(run.system.selection_ratio)}")
         parts.extend(f"{name}={format_setting(settings[name])}" for name in varying)
-        labels[sy] = " ".join(parts)
+        labels[run.run_id] = " ".join(parts)
     return labels
 
 

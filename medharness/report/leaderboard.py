@@ -10,7 +10,7 @@ from typing import Optional
 import pandas as pd
 
 from medharness.report.document import Bullets, Document, Figure, Heading, Paragraph, Row, Score, Table
-from medharness.report.labels import evaluation_labels, system_labels
+from medharness.report.labels import evaluation_labels, run_labels
 from medharness.report.plots import bar_chart
 from medharness.report.published import PublishedNumber, load_published, published_path
 from medharness.report.runs import Evaluation, Run, RunSet, load_runs
@@ -33,10 +33,10 @@ def write_leaderboard(results_dir: Path, out_dir: Path) -> list[Path]:
 def build_leaderboard(runs: RunSet, published: list[PublishedNumber]) -> tuple[Document, pd.DataFrame]:
     evaluations = runs.evaluations()
     columns = evaluation_labels(evaluations)
-    systems = system_labels(r.system for r in runs.current)
+    systems = run_labels(runs.current)
     doc = Document("medharness leaderboard")
     doc.add(Paragraph(VALUES_NOTE, "note"), Paragraph(PUBLISHED_NOTE, "note"))
-    if any(s.random_weights for s in systems):
+    if any(r.system.random_weights for r in runs.current):
         doc.add(Paragraph("Rows marked 'random weights' come from models with random weights (smoke tests): "
                           "their numbers say nothing about any trained model.", "warning"))
     if len({e.task for e in evaluations}) < len(evaluations):
@@ -56,16 +56,23 @@ def build_leaderboard(runs: RunSet, published: list[PublishedNumber]) -> tuple[D
     return doc, leaderboard_frame(runs, metrics, columns, systems, published)
 
 
+def grid(runs: RunSet, systems: dict[str, str]) -> tuple[list[str], dict[tuple[Evaluation, str], Run], set[str]]:
+    """Row labels in order, (column, row label) -> run, and the labels of random-weight rows."""
+    cells = {(r.evaluation, systems[r.run_id]): r for r in runs.current}
+    random = {systems[r.run_id] for r in runs.current if r.system.random_weights}
+    return sorted(set(systems.values())), cells, random
+
+
 def headline_table(runs, evaluations, columns, systems, published) -> Table:
     headers = ["system"] + [f"{columns[e]}: {e.headline}" for e in evaluations]
-    by_pair = {(r.evaluation, r.system): r for r in runs.current}
+    labels, cells, random = grid(runs, systems)
     rows = []
-    for system, label in sorted(systems.items(), key=lambda item: item[1]):
-        cells = [label]
+    for label in labels:
+        row: list = [label]
         for evaluation in evaluations:
-            run = by_pair.get((evaluation, system))
-            cells.append(Score.of(run.record.metrics.overall.get(evaluation.headline)) if run else "not run")
-        rows.append(Row(cells, "random" if system.random_weights else "measured"))
+            run = cells.get((evaluation, label))
+            row.append(Score.of(run.record.metrics.overall.get(evaluation.headline)) if run else "not run")
+        rows.append(Row(row, "random" if label in random else "measured"))
     rows += reference_rows(published, evaluations, lambda e: [e.headline])
     return Table(headers, rows, caption="Rows: models and settings; columns: task and its headline metric.")
 
@@ -89,13 +96,11 @@ def matches(number: PublishedNumber, evaluation: Evaluation, metric: str) -> boo
 
 
 def headline_chart(runs, evaluations, columns, systems) -> Optional[Figure]:
-    by_pair = {(r.evaluation, r.system): r for r in runs.current}
-    series = {}
-    for system, label in sorted(systems.items(), key=lambda item: item[1]):
-        series[label] = [Score.of(by_pair[(e, system)].record.metrics.overall.get(e.headline)) if (e, system) in by_pair
-                         else Score(None) for e in evaluations]
     if not evaluations:
         return None
+    labels, cells, _ = grid(runs, systems)
+    series = {label: [Score.of(cells[(e, label)].record.metrics.overall.get(e.headline)) if (e, label) in cells
+                      else Score(None) for e in evaluations] for label in labels}
     categories = [f"{columns[e]}\n{e.headline}" for e in evaluations]
     png = bar_chart("Headline metric per task (95 % CI)", categories, series, "value x100")
     return Figure(png, "Bar chart of each model's headline metric per task with confidence intervals",
@@ -122,7 +127,7 @@ def task_blocks(runs: RunSet, evaluation: Evaluation, label: str, systems, publi
         f"headline metric: {evaluation.headline}.")]
     rows = []
     for run in members:
-        cells: list = [systems[run.system]]
+        cells: list = [systems[run.run_id]]
         cells += [Score.of(run.record.metrics.overall.get(m)) for m in metrics]
         cells += [str(run.record.n_errors), run.run_id]
         rows.append(Row(cells, "random" if run.system.random_weights else "measured"))
@@ -164,7 +169,7 @@ def leaderboard_frame(runs, metrics, columns, systems, published) -> pd.DataFram
                     column=columns[evaluation], task=evaluation.task, task_version=evaluation.task_version,
                     split=evaluation.split, metric=metric, headline=metric == evaluation.headline,
                     kind="random weights" if run.system.random_weights else "measured",
-                    system=systems[run.system], model=run.system.model, selection_ratio=run.system.selection_ratio,
+                    system=systems[run.run_id], model=run.system.model, selection_ratio=run.system.selection_ratio,
                     value=value.value, ci_low=low, ci_high=high, n=value.n, small=value.small,
                     run_id=run.run_id, source="",
                 ))

@@ -59,7 +59,7 @@ def bar_chart(
     ax.set_xticks(positions, [plain(c) for c in categories], rotation=30 if len(categories) > 5 else 0, ha="right" if len(categories) > 5 else "center")
     ax.set_ylabel(plain(ylabel))
     ax.set_title(literal(title))
-    ax.set_ylim(bottom=0)
+    _from_zero(ax)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return _png(fig)
@@ -84,6 +84,7 @@ def selection_chart(
         top.errorbar(xs, ys, yerr=_error_bars([s for _, s in points_]), marker="o", capsize=3, label=plain(label))
     top.set_ylabel(plain(metric) + " (x100)")
     top.set_title(literal(title))
+    _from_zero(top)
     top.grid(alpha=0.3)
     top.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     _cost_line(bottom, ratios, visual_tokens, "visual tokens / sample", "tab:purple", "s")
@@ -99,8 +100,14 @@ def _cost_line(ax, ratios: Sequence[float], values: Sequence[Optional[float]], l
     pairs = [(r, v) for r, v in zip(ratios, values) if v is not None]
     if pairs:
         ax.plot([r for r, _ in pairs], [v for _, v in pairs], marker=marker, color=color, linestyle="--")
+    _from_zero(ax)
     ax.set_ylabel(label if pairs else f"{label} (not recorded)", color=color)
     ax.tick_params(axis="y", labelcolor=color)
+
+
+def _from_zero(ax) -> None:
+    """Axes start at 0; an all-zero series still gets a visible scale instead of +-0.05."""
+    ax.set_ylim(0, max(ax.get_ylim()[1], 1.0))
 
 
 def _error_bars(scores: Sequence[Score]) -> list[list[float]]:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from medharness.report.document import Bullets, Document, Heading, Paragraph, Row, Table, render_markdown
 from medharness.report.html import render_html
-from medharness.report.labels import system_labels
+from medharness.report.labels import run_labels
 from medharness.report.runs import Run, RunSet
 
 VALUES_NOTE = (
@@ -20,16 +20,16 @@ VALUES_NOTE = (
 
 
 def run_label(run: Run) -> str:
-    return system_labels([run.system])[run.system]
+    return run_labels([run])[run.run_id]
 
 
 def provenance_blocks(runs: RunSet, used: list[Run]) -> list:
     """Runs used, runs superseded by newer ones, unfinished and unreadable runs."""
     blocks: list = [Heading("Runs")]
-    labels = system_labels(r.system for r in used)
+    labels = run_labels(used)
     blocks.append(Table(
         ["run id", "task", "system", "status", "finished", "samples", "errors"],
-        [Row([r.run_id, r.evaluation.task, labels[r.system], r.record.status, r.record.finished or "",
+        [Row([r.run_id, r.evaluation.task, labels[r.run_id], r.record.status, r.record.finished or "",
               str(r.record.n_samples), str(r.record.n_errors)], "random" if r.system.random_weights else "measured")
          for r in sorted(used, key=lambda r: r.run_id)],
         caption="Runs counted in this report (newest complete run per task + model + settings).",

@@ -60,13 +60,14 @@ class RunFactory:
         limit: Optional[int] = None,
         run_id: Optional[str] = None,
         warnings: Optional[list[str]] = None,
+        max_new_tokens: int = 64,
     ) -> Path:
         samples = samples if samples is not None else [sample(i) for i in range(4)]
         spec = RunSpec(
             task=task, task_version=task_version, task_format="vqa", split=split, data_source="fixture",
             data_fingerprint="f" * 64, model=model,
             model_card={"name": model, "adapter": "mock", "random_weights": random_weights},
-            model_fingerprint="m" * 16, generation=GenerationSettings(selection_ratio=ratio), limit=limit,
+            model_fingerprint="m" * 16, generation=GenerationSettings(selection_ratio=ratio, max_new_tokens=max_new_tokens), limit=limit,
             metric_definitions=definitions if definitions is not None else dict(DEFINITIONS),
             options={"headline": headline, "group_by": ["modality"]},
         )

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from medharness.errors import UserError
-from medharness.report.labels import evaluation_labels, system_labels
+from medharness.report.labels import evaluation_labels, run_labels
 from medharness.report.runs import load_runs
 from tests.report.conftest import mv
 
@@ -33,8 +33,17 @@ def test_settings_versions_and_definitions_are_kept_apart(make_run, results):
     labels = sorted(evaluation_labels(evaluations).values())
     assert labels[0].startswith("vqarad v1 metric defs #") and labels[1].startswith("vqarad v1 metric defs #")
     assert labels[2] == "vqarad v2"
-    names = sorted(system_labels(r.system for r in runs.current).values())
-    assert names == ["df r=0.25", "df r=0.5", "mock"]
+    names = sorted(run_labels(runs.current).values())
+    assert names == ["df r=0.25", "df r=0.5", "mock", "mock"]
+
+
+def test_one_model_keeps_one_label_across_tasks_with_different_card_defaults(make_run, results):
+    # the task cards set different max_new_tokens; within one task a user override shows in the label
+    make_run(task="vqarad", model="mock", ratio=0.5, run_id="a", max_new_tokens=32)
+    make_run(task="chartqa", model="mock", ratio=0.5, run_id="b", max_new_tokens=16)
+    make_run(task="chartqa", model="mock", ratio=0.5, run_id="c", max_new_tokens=64)
+    labels = run_labels(load_runs(results).current)
+    assert labels == {"a": "mock r=0.5", "b": "mock r=0.5 max_new_tokens=16", "c": "mock r=0.5 max_new_tokens=64"}
 
 
 def test_headline_comes_from_options_else_first_defined_metric(make_run, results):
