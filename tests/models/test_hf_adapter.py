@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from medharness.cards import load_model_card
 from medharness.cli import app
 from medharness.errors import UserError
 from medharness.fixtures.base import write_fixture
@@ -165,3 +166,22 @@ def test_tiny_llava_runs_through_the_cli_on_vqarad(tiny_dir: Path, tmp_path: Pat
     assert len(answered) == 18  # the fixture's missing and escaping images are errors
     assert all(s.visual_tokens == VISUAL_TOKENS_PER_IMAGE for s in answered)
     assert all(1 <= s.output_tokens <= 4 and s.input_tokens > VISUAL_TOKENS_PER_IMAGE for s in answered)
+
+
+@pytest.mark.parametrize("name", ["llava-next-7b", "qwen2-vl-7b", "medgemma-4b"])
+def test_hub_cards_offline_without_weights_are_one_line(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    card = load_model_card(name)
+    assert card.adapter == "hf"
+    with pytest.raises(UserError) as err:
+        HFAdapter(card)
+    assert "\n" not in str(err.value) and card.weights in str(err.value) and "offline" in str(err.value)
+
+
+def test_llava_med_card_needs_its_converted_folder(monkeypatch: pytest.MonkeyPatch, tiny_dir: Path) -> None:
+    card = load_model_card("llava-med-v1.5")
+    monkeypatch.delenv("MEDHARNESS_LLAVA_MED_HF", raising=False)
+    with pytest.raises(UserError, match="environment variable that is not set"):
+        HFAdapter(card)
+    monkeypatch.setenv("MEDHARNESS_LLAVA_MED_HF", str(tiny_dir))  # any folder in LLaVA format loads
+    assert HFAdapter(card).identity == HFAdapter(ModelCard(name="t", adapter="hf", weights=str(tiny_dir))).identity

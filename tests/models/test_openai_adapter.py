@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from medharness.cards import load_model_card
 from medharness.errors import UserError
 from medharness.fixtures.base import write_fixture
 from medharness.models.openai_compat import OpenAIAdapter, backoff_delay, parse_retry_after
@@ -157,6 +158,12 @@ def test_card_mistakes_are_one_line(server, monkeypatch, options: dict, message:
     with pytest.raises(UserError, match=re.escape(message)) as err:
         make_adapter(server, **options)
     assert "\n" not in str(err.value)
+
+
+def test_example_card_is_valid() -> None:
+    adapter = OpenAIAdapter(load_model_card("openai-example"))
+    assert adapter.url == "http://localhost:8000/v1/chat/completions"
+    assert adapter.options.concurrency == 16
 
 
 def test_missing_base_url() -> None:
