@@ -198,12 +198,17 @@ class BatchEvaluator:
             if s.id in errors:
                 continue
             requests[s.id] = request = self.p.plugin.request(s, self.p.generation)
-            if self.cache is None or not getattr(self.adapter, "needs_images", True):
+            if not getattr(self.adapter, "needs_images", True):
                 continue
+            # Every model that is given images gets the same usable samples: a missing image is
+            # an error for a baseline too, so error counts and denominators agree across models.
             try:
-                keys[s.id] = cache_key(self.fingerprint, request, [image_hash(i) for i in request.images])
+                hashes = [image_hash(i) for i in request.images]
             except ImageError as exc:
                 errors[s.id] = str(exc)
+                continue
+            if self.cache is not None:
+                keys[s.id] = cache_key(self.fingerprint, request, hashes)
         hits = self.cache.get_many(keys.values()) if self.cache and keys else {}
         to_run = [requests[s.id] for s in batch if s.id in requests and s.id not in errors and keys.get(s.id) not in hits]
         fresh = dict(zip([r.sample_id for r in to_run], self.adapter.generate(to_run) if to_run else []))

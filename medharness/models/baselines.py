@@ -40,7 +40,6 @@ def most_common(answers: list[str]) -> str:
 
 class Baseline(ModelAdapter):
     use_cache = False  # cheap to recompute, and their outputs depend on the train split
-    needs_images = False
 
     def __init__(self, card: ModelCard) -> None:
         super().__init__(card)
