@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -62,9 +63,10 @@ def resolve_weights(card: ModelCard) -> str:
         raise UserError(f"model card {card.name!r}: `weights:` is empty; set it to a Hugging Face "
                         "model id or a local folder")
     weights = os.path.expanduser(os.path.expandvars(card.weights))
-    if "$" in weights:
+    unset = re.findall(r"\$\{?(\w+)", weights)
+    if unset:
         raise UserError(f"model card {card.name!r}: weights {card.weights!r} names an environment "
-                        "variable that is not set; set it to the checkpoint folder (see docs/adapters.md)")
+                        f"variable that is not set; set {unset[0]} to the checkpoint folder (see docs/adapters.md)")
     return weights
 
 

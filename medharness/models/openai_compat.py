@@ -1,7 +1,6 @@
 """`openai`: chat completions against any OpenAI-compatible server (vLLM, SGLang, a hosted API).
 
-Stdlib HTTP only (urllib in threads): no client library to install, nothing imported beyond the
-standard library. The API key is read from the environment variable the card names, held in
+Stdlib HTTP only (urllib in threads, imported on first use): no client library to install. The API key is read from the environment variable the card names, held in
 memory and sent as a header; it never enters the fingerprint, predictions, errors or logs.
 """
 
@@ -9,15 +8,11 @@ from __future__ import annotations
 
 import base64
 import email.utils
-import http.client
 import io
 import json
 import os
 import random
-import socket
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional
 
@@ -181,6 +176,11 @@ class OpenAIAdapter(ModelAdapter):
         return {**body, **self.options.extra_body}
 
     def post(self, body: dict) -> dict:
+        import http.client
+        import socket
+        import urllib.error
+        import urllib.request
+
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"

@@ -4,7 +4,6 @@ test server, whose grading is scripted per answer."""
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Optional
 

@@ -218,3 +218,16 @@ def test_run_equals_replay_of_its_answers(server, tmp_path: Path) -> None:
     assert scored["metrics"]["overall"] == record["metrics"]["overall"]
     assert scored["metrics"]["groups"] == record["metrics"]["groups"]
     assert 0 < record["metrics"]["overall"]["closed_accuracy"]["value"] < 1
+
+
+def test_adapter_modules_import_light() -> None:
+    """discover() imports every adapter module to list plugins: none of ours may pull in torch,
+    transformers or an HTTP stack at import."""
+    import subprocess
+    import sys
+
+    code = ("import sys, medharness.models.hf, medharness.models.openai_compat, medharness.models.judge, "
+            "medharness.metrics.judged; "
+            "print([m for m in ('torch', 'transformers', 'urllib.request', 'http.client') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
