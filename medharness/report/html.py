@@ -24,7 +24,7 @@ h1{font-size:1.7em;margin-bottom:.2em}h2{margin-top:1.8em;border-bottom:1px soli
 th,td{border:1px solid #d6d6d6;padding:.3em .55em;text-align:left;vertical-align:top}
 th{background:#f3f4f6;cursor:pointer;white-space:nowrap}
 caption{caption-side:top;text-align:left;color:#555;padding-bottom:.3em}
-td.score{white-space:nowrap;font-variant-numeric:tabular-nums}
+td:first-child{white-space:nowrap}td.score{white-space:nowrap;font-variant-numeric:tabular-nums}
 .v{font-weight:600}.ci,.n{color:#666;font-size:.88em}
 td.small{background:#fff6d6}.flag{color:#8a5a00;font-size:.8em;margin-left:.3em}
 tr.reference td{background:#eef4ff;font-style:italic}

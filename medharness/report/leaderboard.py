@@ -133,7 +133,8 @@ def task_blocks(runs: RunSet, evaluation: Evaluation, label: str, systems, publi
         rows.append(Row(cells, "random" if run.system.random_weights else "measured"))
     rows += [Row(r.cells + ["", ""], r.kind) for r in reference_rows(published, [evaluation], lambda e: metrics)]
     blocks.append(Table(["system"] + metrics + ["errors", "run"], rows))
-    blocks.append(Bullets(tuple(f"{name}: {text}" for name, text in evaluation.definitions)))
+    definitions = dict(evaluation.definitions)
+    blocks.append(Bullets(tuple(f"{name}: {definitions[name]}" for name in metrics if name in definitions)))
     warnings = tuple(w for run in members for w in run.record.warnings)
     if warnings:
         blocks += [Paragraph("Warnings recorded by these runs:", "warning"), Bullets(warnings)]
