@@ -185,3 +185,12 @@ def test_llava_med_card_needs_its_converted_folder(monkeypatch: pytest.MonkeyPat
         HFAdapter(card)
     monkeypatch.setenv("MEDHARNESS_LLAVA_MED_HF", str(tiny_dir))  # any folder in LLaVA format loads
     assert HFAdapter(card).identity == HFAdapter(ModelCard(name="t", adapter="hf", weights=str(tiny_dir))).identity
+
+
+def test_a_request_the_model_rejects_fails_alone(adapter: HFAdapter) -> None:
+    # An image placeholder typed into the text with no image: LLaVA refuses the batch holding
+    # it; the adapter then runs each request alone, so only that one becomes an error.
+    rogue = request("rogue", "what is <image> here", [])
+    preds = adapter.generate([REQUESTS[0], rogue, REQUESTS[2]])
+    assert preds[1].error.startswith("generation failed: ")
+    assert [preds[0].text, preds[2].text] == [p.text for p in adapter.generate([REQUESTS[0], REQUESTS[2]])]
