@@ -11,6 +11,7 @@ from typing import Optional
 
 import pandas as pd
 
+from medharness.errors import UserError
 from medharness.report.document import Document, Figure, Heading, Paragraph, Row, Score, Table
 from medharness.report.labels import evaluation_labels, format_setting, run_labels
 from medharness.report.plots import bar_chart, selection_chart
@@ -69,9 +70,17 @@ def group_keys(runs: list[Run]) -> list[str]:
     return [k for k in dict.fromkeys(keys) if k in present]
 
 
+def check_tasks(runs: RunSet, tasks: Optional[list[str]]) -> None:
+    """A --task filter naming no task with complete runs is a mistake, not an empty report."""
+    known = sorted({r.evaluation.task for r in runs.current})
+    if tasks and not set(tasks) & set(known):
+        raise UserError(f"no complete runs of task(s) {', '.join(tasks)} in the results folder; tasks with runs: {', '.join(known) or 'none'}")
+
+
 def analyze_modality(results_dir: Path, out_dir: Path, tasks: Optional[list[str]] = None) -> list[Path]:
     """Write modality.md, modality.csv and modality.html; returns the files written."""
     runs = load_runs(results_dir)
+    check_tasks(runs, tasks)
     doc = Document("medharness: results by modality, organ and question type")
     doc.add(Paragraph(VALUES_NOTE, "note"))
     records: list[dict] = []
@@ -203,6 +212,7 @@ def ratio_list(ratios: list[float]) -> str:
 def analyze_selection(results_dir: Path, out_dir: Path, tasks: Optional[list[str]] = None) -> list[Path]:
     """Write selection.html and selection.csv; returns the files written."""
     runs = load_runs(results_dir)
+    check_tasks(runs, tasks)
     sweeps = find_sweeps(runs, tasks)
     labels = evaluation_labels(runs.evaluations())
     doc = Document("medharness: Dragonfly selection-ratio study")

@@ -2,6 +2,9 @@
 
 import csv
 
+import pytest
+
+from medharness.errors import UserError
 from medharness.report.analysis import analyze_modality, analyze_selection, best_ratio
 from medharness.report.document import Score
 from tests.report.conftest import mv, sample
@@ -82,3 +85,10 @@ def test_selection_without_sweeps_says_how_to_make_one(make_run, results, tmp_pa
     analyze_selection(results, tmp_path / "out")
     html = (tmp_path / "out" / "selection.html").read_text(encoding="utf-8")
     assert "No selection-ratio sweeps" in html and "--selection-ratio" in html
+
+
+def test_task_filter_without_runs_is_one_clear_error(make_run, results, tmp_path):
+    make_run(task="vqarad")
+    for study in (analyze_modality, analyze_selection):
+        with pytest.raises(UserError, match="no complete runs of task\\(s\\) pathvqa .*tasks with runs: vqarad"):
+            study(results, tmp_path / "out", tasks=["pathvqa"])
