@@ -41,7 +41,7 @@ def metric_table(
 ) -> MetricTable:
     table: MetricTable = {}
     for metric in metrics:
-        if metric.per_sample is not None:
+        if metric.per_sample is not None or metric.batch is not None:
             values = np.asarray(
                 [r.scores[metric.name] for r in results if r.scores.get(metric.name) is not None],
                 dtype=float,

@@ -206,8 +206,6 @@ def test_mmvet_run_end_to_end(server, judge_yaml: Path, tmp_path: Path) -> None:
         assert s.scores["mmvet_judge"] == float(record["verdict"])
 
 
-@pytest.mark.xfail(strict=True, reason="metrics/grouped.py aggregates only per_sample and corpus "
-                   "metrics; batch (judged) metrics need the same mean (reported to the lead)")
 def test_mmvet_run_aggregates_judged_scores(server, judge_yaml: Path, tmp_path: Path) -> None:
     results, proc = run_mmvet(server, judge_yaml, tmp_path, "--judge", str(judge_yaml))
     assert proc.returncode == 0, proc.stderr
