@@ -1,0 +1,106 @@
+"""What the captioning and report-generation tasks share: split checks, the data folder,
+image references that must stay inside it, and one way to build a caption Sample.
+
+A caption sample has `question` "" (the card's `prompt` is the instruction), `references` the
+reference caption(s) or report, and `metadata.modality` with `modality_source`. Card options
+read here: `skip_without_reference` (default false): leave out samples whose reference is
+empty, as the usual report-generation splits do; otherwise they are kept, sent to the model, and
+left out of the caption metrics with a warning.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+from medharness.errors import UserError
+from medharness.images import ImageError, resolve_inside
+from medharness.schema import ImageRef, Sample
+from medharness.tasks.base import TaskPlugin
+
+
+class CaptionTask(TaskPlugin):
+    """Subclasses implement `samples(data_dir, split)`, yielding Samples (or None to skip)."""
+
+    def option(self, key: str, default: Any = None) -> Any:
+        return self.card.options.get(key, default)
+
+    def load(self, data_dir: Optional[Path], split: str) -> Iterator[Sample]:
+        if split not in self.card.splits:
+            raise UserError(f"task {self.card.name} has no split {split!r}; choose one of {', '.join(self.card.splits)}")
+        for sample in self.samples(data_dir, split):
+            if sample is not None:
+                yield sample
+
+    def samples(self, data_dir: Optional[Path], split: str) -> Iterator[Optional[Sample]]:
+        raise NotImplementedError
+
+    def local_folder(self, data_dir: Optional[Path], layout: str) -> Path:
+        """The --data-dir folder, which these local layouts require."""
+        if data_dir is None:
+            env = f" or set {self.card.data_env}" if self.card.data_env else ""
+            raise UserError(f"task {self.card.name} reads a local copy: pass --data-dir{env} with {layout}")
+        folder = Path(data_dir)
+        if not folder.is_dir():
+            raise UserError(f"data folder {folder} does not exist; pass the folder holding {layout}")
+        return folder
+
+    def caption_sample(
+        self,
+        sample_id: str,
+        images: list[ImageRef],
+        references: list[str],
+        metadata: dict[str, Any],
+    ) -> Optional[Sample]:
+        refs = [r.strip() for r in references if r and r.strip()]
+        if not refs and self.option("skip_without_reference", False):
+            return None
+        return Sample(
+            id=sample_id, images=images, question="", references=refs, metadata=metadata,
+            error=image_problem(images),
+        )
+
+
+def image_problem(images: list[ImageRef]) -> Optional[str]:
+    """Why these images cannot be used (no image; a path leaving the data folder), or None.
+    Missing files are found later by the runner, like every other unreadable image."""
+    if not images:
+        return "sample has no image"
+    for ref in images:
+        if ref.data is None:
+            try:
+                resolve_inside(ref.root, ref.path)
+            except ImageError as exc:
+                return str(exc)
+    return None
+
+
+def modality(value: str, source: str, evidence: Optional[str] = None) -> dict[str, Any]:
+    fields: dict[str, Any] = {"modality": value, "modality_source": source}
+    if evidence:
+        fields["modality_evidence"] = evidence
+    return fields
+
+
+def open_text(path: Path):
+    """A text file, gunzipped if its name ends in .gz."""
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8", newline="")
+    return path.open(encoding="utf-8", newline="")
+
+
+def read_csv_rows(path: Path, delimiter: str = ",") -> list[dict[str, str]]:
+    try:
+        with open_text(path) as handle:
+            return list(csv.DictReader(handle, delimiter=delimiter))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise UserError(f"{path}: cannot read ({exc}); re-download or re-extract it") from None
+
+
+def first_existing(folder: Path, names: list[str]) -> Optional[Path]:
+    for name in names:
+        if (folder / name).exists():
+            return folder / name
+    return None

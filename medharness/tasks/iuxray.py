@@ -1,0 +1,107 @@
+"""IU X-Ray (Indiana University chest X-rays, Open-i): report generation from the study's
+frontal and lateral images.
+
+Two local layouts are read, told apart by their files:
+- R2Gen (`annotation.json` + `images/<id>/0.png, 1.png`): splits train / val / test
+  (2,069 / 296 / 590 studies); the reference is R2Gen's `report` text as given.
+- Open-i release (`ecgen-radiology/*.xml` + `NLMCXR_png/*.png`): one split, `all`; the reference
+  is composed from the report's sections. Card options: `sections` (default
+  [findings, impression]) and `section_labels` (default true: "Findings: ... Impression: ...").
+Every image of a study goes into `Sample.images`, in the file's order.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+from typing import Iterator, Optional
+
+from medharness.errors import UserError
+from medharness.registry import TASK_PLUGINS
+from medharness.schema import ImageRef, Sample
+from medharness.tasks.caption_common import CaptionTask, modality
+
+SECTIONS = ("findings", "impression")
+LAYOUTS = "annotation.json + images/ (R2Gen layout) or ecgen-radiology/ + NLMCXR_png/ (Open-i layout)"
+
+
+class IUXray(CaptionTask):
+    def samples(self, data_dir: Optional[Path], split: str) -> Iterator[Optional[Sample]]:
+        folder = self.local_folder(data_dir, LAYOUTS)
+        if (folder / "annotation.json").exists():
+            yield from self.r2gen(folder, split)
+        elif (folder / "ecgen-radiology").is_dir():
+            yield from self.openi(folder, split)
+        else:
+            raise UserError(f"{folder}: no annotation.json or ecgen-radiology/ here; expected {LAYOUTS}")
+
+    def r2gen(self, folder: Path, split: str) -> Iterator[Optional[Sample]]:
+        chosen = {k for k in ("sections", "section_labels") if k in self.card.options}
+        if chosen:
+            raise UserError(
+                f"option(s) {', '.join(sorted(chosen))} need the Open-i layout: the R2Gen layout has one "
+                "report text per study; remove them or point --data-dir at the Open-i release"
+            )
+        path = folder / "annotation.json"
+        try:
+            annotation = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{path}: not readable JSON ({exc}); re-download it") from None
+        if split not in annotation:
+            raise UserError(f"{path} has no split {split!r}; it has {', '.join(annotation)}")
+        for study in annotation[split]:
+            images = [ImageRef(root=str(folder / "images"), path=p) for p in study.get("image_path", [])]
+            yield self.caption_sample(
+                str(study["id"]), images, [study.get("report") or ""],
+                {**modality("xray", "dataset"), "reference_sections": "report"},
+            )
+
+    def openi(self, folder: Path, split: str) -> Iterator[Optional[Sample]]:
+        if split != "all":
+            raise UserError(
+                f"the Open-i release has no {split!r} split; run with --split all, or use the R2Gen layout for train/val/test"
+            )
+        sections = self.option("sections", list(SECTIONS))
+        unknown = [s for s in sections if s not in SECTIONS]
+        if unknown or not sections:
+            raise UserError(f"option sections={sections!r}: choose one or more of {', '.join(SECTIONS)}")
+        labels = bool(self.option("section_labels", True))
+        image_root = folder / "NLMCXR_png" if (folder / "NLMCXR_png").is_dir() else folder
+        reports = sorted((folder / "ecgen-radiology").glob("*.xml"), key=lambda p: (len(p.stem), p.stem))
+        for path in reports:
+            study_id, texts, image_ids = read_openi_report(path)
+            images = [ImageRef(root=str(image_root), path=f"{i}.png") for i in image_ids]
+            reference = compose(texts, sections, labels)
+            yield self.caption_sample(
+                study_id, images, [reference],
+                {**modality("xray", "dataset"), "reference_sections": "+".join(sections)},
+            )
+
+
+def read_openi_report(path: Path) -> tuple[str, dict[str, str], list[str]]:
+    """(study id, {section: text}, image ids) of one Open-i report file."""
+    try:
+        root = ElementTree.parse(path).getroot()
+    except (OSError, ElementTree.ParseError) as exc:
+        raise UserError(f"{path}: not a readable Open-i report ({exc}); re-extract NLMCXR_reports.tgz") from None
+    uid = root.find("uId")
+    study_id = uid.get("id") if uid is not None and uid.get("id") else path.stem
+    texts = {}
+    for node in root.iter("AbstractText"):
+        label = (node.get("Label") or "").lower()
+        if label in SECTIONS and node.text and node.text.strip():
+            texts[label] = " ".join(node.text.split())
+    images = [node.get("id") for node in root.iter("parentImage") if node.get("id")]
+    return study_id, texts, images
+
+
+def compose(texts: dict[str, str], sections: list[str], labels: bool) -> str:
+    """The reference from the chosen sections, in the chosen order; absent sections are skipped."""
+    parts = [(s, texts[s]) for s in sections if texts.get(s)]
+    if labels:
+        return " ".join(f"{s.capitalize()}: {t}" for s, t in parts)
+    return " ".join(t for _, t in parts)
+
+
+TASK_PLUGINS.register("iuxray", IUXray)
