@@ -1,0 +1,63 @@
+"""`medharness run` on each caption fixture: every caption metric overall and by modality, with
+Java present and with Java hidden."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from medharness.cli import main
+from medharness.fixtures.base import write_fixture
+from medharness.metrics.caption import COCO_OUTPUTS, JAVA_MISSING
+from medharness.metrics.coco_java import java_available
+
+ALL = [*COCO_OUTPUTS, "rouge_l_sample"]
+RUNS = [  # task, fixture, split, modality groups
+    ("iuxray", "iuxray", "test", ["xray"]),
+    ("iuxray", "iuxray-openi", "all", ["xray"]),
+    ("peir-gross", "peir-gross", "test", ["gross"]),
+    ("roco", "roco", "test", ["ct", "mri", "ultrasound", "unknown", "xray"]),
+    ("mimic-cxr", "mimic-cxr", "test", ["xray"]),
+]
+
+
+def cli(*args: str) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(list(args))
+    assert done.value.code == 0
+
+
+def run(tmp_path: Path, task: str, fixture: str, split: str) -> dict:
+    data = write_fixture(fixture, tmp_path / "data")
+    cli("run", "--task", task, "--model", "mock", "--data-dir", str(data), "--split", split,
+        "--results", str(tmp_path / "results"), "--quiet")
+    (record,) = (tmp_path / "results").glob("*/run.json")
+    return json.loads(record.read_text())
+
+
+@pytest.mark.java
+@pytest.mark.skipif(not java_available(), reason="needs a Java runtime")
+@pytest.mark.parametrize("task, fixture, split, groups", RUNS, ids=[r[1] for r in RUNS])
+def test_run_reports_every_caption_metric_overall_and_by_modality(tmp_path, task, fixture, split, groups):
+    record = run(tmp_path, task, fixture, split)
+    overall = record["metrics"]["overall"]
+    assert list(overall) == ALL
+    assert all(overall[name]["value"] is not None and overall[name]["n"] > 0 for name in ALL)
+    assert overall["rouge_l_sample"]["ci"] is not None and overall["cider"]["ci"] is None
+    by_modality = record["metrics"]["groups"]["modality"]
+    assert sorted(by_modality) == groups
+    for table in by_modality.values():
+        assert list(table) == ALL and table["bleu_1"]["value"] is not None
+    assert JAVA_MISSING not in record["warnings"]
+
+
+def test_run_without_java_reports_the_rest(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "no-java"))
+    record = run(tmp_path, "peir-gross", "peir-gross", "test")
+    overall = record["metrics"]["overall"]
+    assert all(overall[name]["value"] is None for name in COCO_OUTPUTS)
+    assert overall["rouge_l_sample"]["value"] is not None
+    assert JAVA_MISSING in record["warnings"]
+    assert record["metrics"]["groups"]["modality"]["gross"]["rouge_l_sample"]["n"] == 17
