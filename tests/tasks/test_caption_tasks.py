@@ -1,7 +1,6 @@
 """Caption task loaders on generated fixtures in each layout, and their bad-input errors."""
 
 import json
-from pathlib import Path
 
 import pytest
 
