@@ -34,7 +34,7 @@ class DragonflyAdapter(ModelAdapter):
         attn = card.options.get("attn_implementation", "sdpa")
         self.model, self.processor = loading.load(self.folder, self.device, self.dtype, attn)
         workers = int(card.options.get("preprocess_workers", min(4, os.cpu_count() or 1)))
-        self.prefetcher = ImagePrefetcher(self.processor.image_processor, workers)
+        self.prefetcher = ImagePrefetcher(self.processor.image_processor, workers, canvases_only=self.device.type != "cpu")
 
     def fingerprint_parts(self) -> dict:
         parts = super().fingerprint_parts()
@@ -85,7 +85,7 @@ class DragonflyAdapter(ModelAdapter):
         ready = [(r, p) for r, p in prepared if not p.error]
         if not ready:
             return out
-        images = [None if p.crops is None else torch.from_numpy(p.crops).to(self.device) for _, p in ready]
+        images = [to_device(p.pixels, self.device) for _, p in ready]
         inputs = self.processor([format_prompt(r.prompt) for r, _ in ready], images, selection_ratio=ratio)
         inputs = {k: v.to(self.device) for k, v in inputs.items()}
         if "pixel_values" in inputs:
@@ -107,13 +107,22 @@ class DragonflyAdapter(ModelAdapter):
             out[request.sample_id] = Prediction(
                 sample_id=request.sample_id, text=cut_at_stop(text, request.generation.stop),
                 input_tokens=int(inputs["attention_mask"][row].sum()),
-                visual_tokens=visual if prep.crops is not None else 0,
+                visual_tokens=visual if prep.pixels is not None else 0,
                 output_tokens=ended, seconds=round(seconds, 4), extra={**base_extra, **prep.extra},
             )
         return out
 
     def close(self) -> None:
         self.prefetcher.close()
+
+
+def to_device(pixels: Any, device: Any) -> Any:
+    """Float crops, or uint8 canvases (a list) moved to the device as tensors; None stays."""
+    from medharness.models.dragonfly.image_processing import canvas_tensors
+
+    if isinstance(pixels, list):
+        return canvas_tensors(pixels, device)
+    return None if pixels is None else pixels.to(device)
 
 
 def cut_at_stop(text: str, stops: list[str]) -> str:

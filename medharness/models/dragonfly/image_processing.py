@@ -6,12 +6,13 @@ into se x se crops and sends every crop through the CLIP image processor on its 
 cut with array views and normalised with a lookup table: every CLIP output value is a function
 of one uint8 value and its channel, so a 3 x 256 table computed with the processor's own
 float arithmetic (float64 rescale cast to float32, then float32 subtract and divide) gives the
-same bits with one gather per value. `crops_uint8` stops before the table so that a GPU can
-expand the 4x smaller uint8 crops itself (`expand`).
+same bits with one gather per value. For a GPU, `canvas_arrays` stops after the resizes (the
+part that needs PIL) and `expand` cuts and looks up on the device, with the same bits.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
@@ -146,27 +147,28 @@ class DragonflyImageProcessor:
                     index += 1
         assert index == self.num_crops, (index, self.num_crops)
 
-    def crops_uint8(self, image: Image.Image) -> np.ndarray:
-        """[crops, 3, se, se] uint8, before normalisation."""
-        se = self.image_size
-        out = np.empty((self.num_crops, 3, se, se), dtype=np.uint8)
-        self._fill(image, out, lambda _, src, dst: np.copyto(dst, src))
-        return out
+    def canvas_arrays(self, image: Image.Image) -> list[np.ndarray]:
+        """The low, medium and high canvases as [H, W, 3] uint8: all the CPU work a GPU run
+        needs (resizing); cutting and normalising happen on the device in `expand`."""
+        return [np.stack(channel_planes(c), axis=-1) if c.mode != "RGB" else np.asarray(c)
+                for c in canvases(image, self.image_size, self.generation)]
 
-    def expand(self, crops: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """uint8 crops [..., 3, se, se] -> normalised float32, on the crops' device."""
-        if isinstance(crops, np.ndarray):
-            out = np.empty(crops.shape, dtype=np.float32)
-            flat_in, flat_out = crops.reshape(-1, 3, *crops.shape[-2:]), out.reshape(-1, 3, *crops.shape[-2:])
-            for index in range(flat_in.shape[0]):
-                for channel in range(3):
-                    np.take(self.table[channel], flat_in[index, channel], out=flat_out[index, channel])
-            return torch.from_numpy(out)
-        table = self._device_tables.get(crops.device)
+    def expand(self, canvas_list: Sequence[torch.Tensor]) -> torch.Tensor:
+        """uint8 canvases [H, W, 3] (on any device) -> [crops, 3, se, se] float32 there: crops
+        cut in raster order, then the same table lookup as the CPU path (same bits)."""
+        se = self.image_size
+        device = canvas_list[0].device
+        table = self._device_tables.get(device)
         if table is None:
-            table = self._device_tables[crops.device] = torch.from_numpy(self.table).to(crops.device)
-        index = crops.long() + torch.arange(3, device=crops.device).view(3, 1, 1) * 256
-        return table.reshape(-1)[index]
+            table = self._device_tables[device] = torch.from_numpy(self.table).reshape(-1).to(device)
+        crops = []
+        for canvas in canvas_list:
+            rows, cols = canvas.shape[0] // se, canvas.shape[1] // se
+            grid = canvas.view(rows, se, cols, se, 3).permute(0, 2, 4, 1, 3).reshape(rows * cols, 3, se, se)
+            crops.append(grid)
+        index = torch.cat(crops).long() + torch.arange(3, device=device).view(3, 1, 1) * 256
+        assert index.shape[0] == self.num_crops, (index.shape, self.num_crops)
+        return table[index]
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
         """[crops, 3, se, se] float32, bit-exact with `reference_pixel_values`."""
@@ -174,6 +176,14 @@ class DragonflyImageProcessor:
         out = np.empty((self.num_crops, 3, se, se), dtype=np.float32)
         self._fill(image, out, lambda channel, src, dst: np.take(self.table[channel], src, out=dst))
         return torch.from_numpy(out)
+
+
+def canvas_tensors(arrays: Sequence[np.ndarray], device: Any = "cpu") -> list[torch.Tensor]:
+    """Tensors over `canvas_arrays` output, moved to `device`. PIL hands out read-only
+    buffers; `expand` only reads them, so torch's warning about that is silenced."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return [torch.from_numpy(a).to(device, non_blocking=True) for a in arrays]
 
 
 def reference_pixel_values(image: Image.Image, clip_processor: Any, image_size: int, generation: int) -> torch.Tensor:

@@ -1,5 +1,6 @@
-"""Image preparation off the critical path: a thread pool turns requests' images into uint8
-crops while the model works (PIL's resize and numpy's copies release the GIL).
+"""Image preparation off the critical path: a thread pool turns requests' images into pixel
+tensors while the model works (PIL's resize and numpy's gathers release the GIL). For a GPU
+the threads stop at the uint8 canvases, which the device cuts and normalises.
 
 A request's images are opened with `medharness.images.open_image`; several images are tiled
 side by side into one canvas (Dragonfly reads one image); a broken image becomes that
@@ -10,9 +11,10 @@ from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import numpy as np
+import torch
 from PIL import Image
 
 from medharness.images import ImageError, open_image
@@ -21,7 +23,9 @@ from medharness.schema import ImageRef, Request
 
 @dataclass
 class PreparedImage:
-    crops: Optional[np.ndarray] = None  # [crops, 3, se, se] uint8; None for a text-only request
+    # float32 crops [crops, 3, se, se] (CPU runs), uint8 canvases (device runs: cut and
+    # normalised on the device), or None for a text-only request
+    pixels: Optional[Union[torch.Tensor, list[np.ndarray]]] = None
     error: Optional[str] = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -39,7 +43,7 @@ def tile_side_by_side(images: list[Image.Image]) -> Image.Image:
     return canvas
 
 
-def prepare_request_image(refs: list[ImageRef], image_processor: Any) -> PreparedImage:
+def prepare_request_image(refs: list[ImageRef], image_processor: Any, canvases_only: bool = False) -> PreparedImage:
     if not refs:
         return PreparedImage(extra={"images": 0})
     try:
@@ -51,14 +55,16 @@ def prepare_request_image(refs: list[ImageRef], image_processor: Any) -> Prepare
         extra["image_layout"] = "tiled side by side, top-aligned, in request order"
         extra["image_sizes"] = [list(i.size) for i in images]
     image = images[0] if len(images) == 1 else tile_side_by_side(images)
-    return PreparedImage(crops=image_processor.crops_uint8(image), extra=extra)
+    pixels = image_processor.canvas_arrays(image) if canvases_only else image_processor(image)
+    return PreparedImage(pixels=pixels, extra=extra)
 
 
 class ImagePrefetcher:
     """Keyed futures: `submit` early (say, for the next batch), `get` when the model needs them."""
 
-    def __init__(self, image_processor: Any, workers: int) -> None:
+    def __init__(self, image_processor: Any, workers: int, canvases_only: bool = False) -> None:
         self.image_processor = image_processor
+        self.canvases_only = canvases_only
         self.pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="dragonfly-prep")
         self.pending: dict[str, Future] = {}
 
@@ -70,7 +76,9 @@ class ImagePrefetcher:
         for request in requests:
             key = self.key(request)
             if key not in self.pending:
-                self.pending[key] = self.pool.submit(prepare_request_image, request.images, self.image_processor)
+                self.pending[key] = self.pool.submit(
+                    prepare_request_image, request.images, self.image_processor, self.canvases_only
+                )
 
     def get(self, request: Request) -> PreparedImage:
         self.submit([request])

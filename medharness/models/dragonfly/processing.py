@@ -11,11 +11,10 @@ import json
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-import numpy as np
 import torch
 from PIL import Image
 
-from medharness.models.dragonfly.configuration import GENERATIONS, POOL, DragonflyConfig, kept_high_crops
+from medharness.models.dragonfly.configuration import GENERATIONS, POOL, DragonflyConfig, kept_high_crops, register
 from medharness.models.dragonfly.image_processing import DragonflyImageProcessor
 
 PROMPT_TEMPLATE = (
@@ -82,6 +81,7 @@ class DragonflyProcessor:
         from transformers import AutoTokenizer
 
         folder = Path(folder)
+        register()  # AutoTokenizer reads config.json and must know model_type "dragonfly"
         config = DragonflyConfig.from_pretrained(str(folder))
         tokenizer = AutoTokenizer.from_pretrained(str(folder), **kwargs)
         data = json.loads((folder / "preprocessor_config.json").read_text(encoding="utf-8"))
@@ -113,12 +113,13 @@ class DragonflyProcessor:
     def __call__(
         self,
         text: str | Sequence[str],
-        images: Optional[Sequence[Optional[Image.Image | np.ndarray | torch.Tensor]]] = None,
+        images: Optional[Sequence[Optional[Image.Image | torch.Tensor | list[torch.Tensor]]]] = None,
         selection_ratio: Optional[float] = None,
         return_tensors: str = "pt",
     ) -> dict[str, torch.Tensor]:
-        """`images[i]` belongs to `text[i]`: a PIL image, crops already made by
-        `image_processor` (uint8, on any device, or float), or None for a text-only row."""
+        """`images[i]` belongs to `text[i]`: a PIL image, float crops already made by
+        `image_processor`, its uint8 `canvas_arrays` as tensors (on any device: cut and
+        normalised there), or None for a text-only row."""
         texts = [text] if isinstance(text, str) else list(text)
         images = list(images) if images is not None else [None] * len(texts)
         if len(images) != len(texts):
@@ -137,13 +138,12 @@ class DragonflyProcessor:
             out["pixel_values"] = torch.stack(crops)
         return out
 
-    def pixel_values(self, image: Image.Image | np.ndarray | torch.Tensor) -> torch.Tensor:
+    def pixel_values(self, image: Image.Image | torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
         if isinstance(image, Image.Image):
             return self.image_processor(image)
-        if isinstance(image, np.ndarray):
-            image = torch.from_numpy(image)
-        # uint8 crops are normalised where they are: on a GPU when the caller moved them there
-        return self.image_processor.expand(image) if image.dtype == torch.uint8 else image
+        if isinstance(image, (list, tuple)):
+            return self.image_processor.expand(image)
+        return image
 
     def batch_decode(self, sequences: Any, **kwargs: Any) -> list[str]:
         return self.tokenizer.batch_decode(sequences, **kwargs)

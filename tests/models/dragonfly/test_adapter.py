@@ -72,6 +72,22 @@ def test_batch_answers_equal_one_by_one_and_errors_stay_local(adapters, images):
         assert (alone.text, alone.output_tokens) == (preds[i].text, preds[i].output_tokens)
 
 
+def test_device_style_canvases_give_the_same_answers(adapters, images):
+    from medharness.models.dragonfly.prefetch import ImagePrefetcher
+
+    adapter = adapters["gen1"]
+    batch = [request("1", images, ["a.png"]), request("2", images, ["b.jpg", "c.png"])]
+    on_cpu = adapter.generate(batch)
+    saved = adapter.prefetcher
+    adapter.prefetcher = ImagePrefetcher(adapter.processor.image_processor, 2, canvases_only=True)
+    try:
+        as_on_gpu = adapter.generate(batch)
+    finally:
+        adapter.prefetcher.close()
+        adapter.prefetcher = saved
+    assert [p.text for p in as_on_gpu] == [p.text for p in on_cpu]
+
+
 def test_tiling_keeps_every_image():
     left, right = Image.new("RGB", (3, 2), (255, 0, 0)), Image.new("RGB", (2, 4), (0, 255, 0))
     canvas = tile_side_by_side([left, right])

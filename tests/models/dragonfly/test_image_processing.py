@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from medharness.models.dragonfly.image_processing import (
-    DragonflyImageProcessor, canvas_sizes, clip_reference_processor, reference_pixel_values, select_best_resolution,
+    DragonflyImageProcessor, canvas_sizes, canvas_tensors, clip_reference_processor, reference_pixel_values, select_best_resolution,
 )
 
 # (generation, se, image width x height) -> (medium canvas, high canvas); gen 2 rows are the spec's
@@ -39,9 +39,8 @@ def test_bit_exact_with_per_crop_clip_processor(generation, se, size, random_ima
     reference = reference_pixel_values(image, clip_reference_processor(image_size=se), se, generation)
     assert reference.shape == (1 + 4 + (24 if generation == 1 else 36), 3, se, se)
     assert torch.equal(fast(image), reference)
-    crops = fast.crops_uint8(image)
-    assert torch.equal(fast.expand(crops), reference)
-    assert torch.equal(fast.expand(torch.from_numpy(crops)), reference)  # the device-side path
+    canvases = canvas_tensors(fast.canvas_arrays(image))
+    assert torch.equal(fast.expand(canvases), reference)  # the device-side path
 
 
 @pytest.mark.parametrize("mode", ["L", "RGBA", "P", "CMYK"])
@@ -51,6 +50,7 @@ def test_bit_exact_for_other_image_modes(mode, random_image):
         fast = DragonflyImageProcessor(32, generation)
         reference = reference_pixel_values(image, clip_reference_processor(image_size=32), 32, generation)
         assert torch.equal(fast(image), reference)
+        assert torch.equal(fast.expand(canvas_tensors(fast.canvas_arrays(image))), reference)
 
 
 def test_crop_order_is_low_then_medium_then_high_raster():
@@ -59,10 +59,12 @@ def test_crop_order_is_low_then_medium_then_high_raster():
     levels = np.array([[10, 60], [110, 160]], dtype=np.uint8)
     pixels = np.kron(levels, np.ones((32, 32), dtype=np.uint8))
     image = Image.fromarray(np.stack([pixels] * 3, -1))
-    crops = DragonflyImageProcessor(32, 2).crops_uint8(image)
+    processor = DragonflyImageProcessor(32, 2)
+    crops = processor(image)
     assert crops.shape == (41, 3, 32, 32)
-    assert [int(c[0, 16, 16]) for c in crops[1:5]] == [10, 60, 110, 160]
-    high = [int(np.median(c[0])) for c in crops[5:]]
+    level = {float(processor.table[0, v]): v for v in range(256)}  # normalised red -> uint8 value
+    assert [level[float(c[0, 16, 16])] for c in crops[1:5]] == [10, 60, 110, 160]
+    high = [level[float(c[0].flatten().median())] for c in crops[5:]]
     expected = [int(levels[r // 3, q // 3]) for r in range(6) for q in range(6)]
     assert high == expected
 
