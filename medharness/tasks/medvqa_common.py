@@ -5,22 +5,20 @@ and image references that stay inside the data folder."""
 from __future__ import annotations
 
 import io
-import os
 import pickle
 import posixpath
-import socket
 from pathlib import Path
 from typing import Any, Iterator, Optional
-from urllib.parse import urlparse
 
 from medharness.errors import UserError
 from medharness.images import ImageError, resolve_inside
 from medharness.metrics.normalize import lmms_slake
 from medharness.schema import ImageRef, Sample
 from medharness.tasks.base import TaskPlugin
+from medharness.tasks.hub import hf_snapshot
 
 ANSWER_TYPE_DEFINITIONS = ("dataset", "yesno")
-HUB_PROBE_SECONDS = 3.0
+DOCS = "docs/medical-vqa.md"
 
 
 class MedVQAPlugin(TaskPlugin):
@@ -39,8 +37,7 @@ class MedVQAPlugin(TaskPlugin):
             if not root.is_dir():
                 raise UserError(f"data folder {str(root)!r} does not exist; pass the folder holding the {self.card.name} data")
         else:
-            root = hf_snapshot(self.card.name, self.card.hf_dataset, self.card.hf_revision, self.card.data_env,
-                               self.hf_patterns(split))
+            root = hf_snapshot(self.card, self.hf_patterns(split), DOCS)
         for sample in self.read(root, split):
             yield with_answer_type(sample, definition)
 
@@ -161,67 +158,3 @@ def load_plain_pickle(path: Path) -> Any:
         ) from None
     except Exception as exc:  # truncated or corrupt files raise many types
         raise UserError(f"{path} is not a readable pickle ({type(exc).__name__}: {exc}); download it again") from None
-
-
-# --- Hugging Face -------------------------------------------------------------------------------
-
-def parquet_rows(root: Path, hf_split: str) -> Iterator[dict[str, Any]]:
-    """Rows of the Hugging Face parquet layout `data/<split>-*.parquet`, in file order."""
-    import pyarrow.parquet as pq
-
-    files = sorted((root / "data").glob(f"{hf_split}-*.parquet"))
-    if not files:
-        raise UserError(f"{root}: no data/{hf_split}-*.parquet files; is this the Hugging Face copy of the dataset?")
-    for file in files:
-        for batch in pq.ParquetFile(file).iter_batches(batch_size=256):
-            yield from batch.to_pylist()
-
-
-def parquet_image(row: dict[str, Any], fallback_name: str) -> tuple[list[ImageRef], Optional[str]]:
-    image = row.get("image")
-    if not isinstance(image, dict) or not image.get("bytes"):
-        return [], "the row has no image bytes"
-    return [ImageRef(path=image.get("path") or fallback_name, data=image["bytes"])], None
-
-
-def has_parquet_layout(root: Path) -> bool:
-    return any((root / "data").glob("*.parquet"))
-
-
-def offline_requested() -> bool:
-    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
-
-
-def hub_reachable(endpoint: str) -> bool:
-    """One quick TCP connect, so an unreachable hub fails at once instead of after retries."""
-    url = urlparse(endpoint)
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        with socket.create_connection((url.hostname or "", port), timeout=HUB_PROBE_SECONDS):
-            return True
-    except OSError:
-        return False
-
-
-def hf_snapshot(task: str, repo: Optional[str], revision: Optional[str], data_env: Optional[str],
-                patterns: list[str]) -> Path:
-    """The cached Hugging Face copy of `repo`, downloading it when the hub can be reached."""
-    where = f"pass --data-dir DIR{f' or set {data_env}' if data_env else ''} to a local copy (see docs/medical-vqa.md)"
-    if not repo:
-        raise UserError(f"task {task!r} has no Hugging Face copy; {where}")
-    from huggingface_hub import constants, snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    args = dict(repo_id=repo, repo_type="dataset", revision=revision, allow_patterns=patterns)
-    try:
-        return Path(snapshot_download(**args, local_files_only=True))
-    except LocalEntryNotFoundError:
-        pass
-    if offline_requested():
-        raise UserError(f"{task}: no local data and Hugging Face is switched off (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE); {where}")
-    if not hub_reachable(constants.ENDPOINT):
-        raise UserError(f"{task}: no local data and the Hugging Face hub ({constants.ENDPOINT}) cannot be reached; {where}")
-    try:
-        return Path(snapshot_download(**args))
-    except Exception as exc:  # hub errors come in many types; the user needs the reason and the way out
-        raise UserError(f"{task}: downloading {repo}@{revision} failed ({type(exc).__name__}: {exc}); {where}") from None

@@ -16,13 +16,11 @@ from typing import Any, Iterator
 from medharness.errors import UserError
 from medharness.registry import TASK_PLUGINS
 from medharness.schema import Sample
+from medharness.tasks.hub import has_parquet_layout, parquet_image, parquet_rows
 from medharness.tasks.medvqa_common import (
     MedVQAPlugin,
     answer_type_metadata,
     file_image,
-    has_parquet_layout,
-    parquet_image,
-    parquet_rows,
     release_answer_type,
 )
 

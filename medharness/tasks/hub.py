@@ -1,0 +1,79 @@
+"""Reading the Hugging Face copies of datasets: snapshots of the files a split needs (failing
+at once, in one line, when offline or the hub is unreachable) and the parquet layout."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any, Iterator, Optional
+from urllib.parse import urlparse
+
+from medharness.errors import UserError
+from medharness.schema import ImageRef, TaskCard
+
+HUB_PROBE_SECONDS = 3.0
+
+
+
+def parquet_rows(root: Path, hf_split: str) -> Iterator[dict[str, Any]]:
+    """Rows of the Hugging Face parquet layout `data/<split>-*.parquet`, in file order."""
+    import pyarrow.parquet as pq
+
+    files = sorted((root / "data").glob(f"{hf_split}-*.parquet"))
+    if not files:
+        raise UserError(f"{root}: no data/{hf_split}-*.parquet files; is this the Hugging Face copy of the dataset?")
+    for file in files:
+        for batch in pq.ParquetFile(file).iter_batches(batch_size=256):
+            yield from batch.to_pylist()
+
+
+def parquet_image(row: dict[str, Any], fallback_name: str) -> tuple[list[ImageRef], Optional[str]]:
+    image = row.get("image")
+    if not isinstance(image, dict) or not image.get("bytes"):
+        return [], "the row has no image bytes"
+    return [ImageRef(path=image.get("path") or fallback_name, data=image["bytes"])], None
+
+
+def has_parquet_layout(root: Path) -> bool:
+    return any((root / "data").glob("*.parquet"))
+
+
+def offline_requested() -> bool:
+    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+
+
+def hub_reachable(endpoint: str) -> bool:
+    """One quick TCP connect, so an unreachable hub fails at once instead of after retries."""
+    url = urlparse(endpoint)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname or "", port), timeout=HUB_PROBE_SECONDS):
+            return True
+    except OSError:
+        return False
+
+
+def hf_snapshot(card: TaskCard, patterns: list[str], docs: str) -> Path:
+    """The cached Hugging Face copy of the card's dataset, downloading it when the hub can be
+    reached; otherwise one line saying where to put a local copy (`docs` explains the layout)."""
+    task, repo, revision, data_env = card.name, card.hf_dataset, card.hf_revision, card.data_env
+    where = f"pass --data-dir DIR{f' or set {data_env}' if data_env else ''} to a local copy (see {docs})"
+    if not repo:
+        raise UserError(f"task {task!r} has no Hugging Face copy; {where}")
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    args = dict(repo_id=repo, repo_type="dataset", revision=revision, allow_patterns=patterns)
+    try:
+        return Path(snapshot_download(**args, local_files_only=True))
+    except LocalEntryNotFoundError:
+        pass
+    if offline_requested():
+        raise UserError(f"{task}: no local data and Hugging Face is switched off (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE); {where}")
+    if not hub_reachable(constants.ENDPOINT):
+        raise UserError(f"{task}: no local data and the Hugging Face hub ({constants.ENDPOINT}) cannot be reached; {where}")
+    try:
+        return Path(snapshot_download(**args))
+    except Exception as exc:  # hub errors come in many types; the user needs the reason and the way out
+        raise UserError(f"{task}: downloading {repo}@{revision} failed ({type(exc).__name__}: {exc}); {where}") from None
