@@ -181,8 +181,23 @@ def score_sample(
     )
 
 
+@dataclass
+class Plan:
+    """One batch after cache lookups: what is an error, what the cache answers, what to run."""
+
+    batch: Sequence[Sample]
+    requests: dict[str, Request]
+    errors: dict[str, str]
+    keys: dict[str, str]
+    hits: dict[str, Prediction]
+    to_run: list[Request]
+
+
 class BatchEvaluator:
-    """Turns a batch of samples into scored results: cache lookups, model calls, scoring."""
+    """Turns a batch of samples into scored results: cache lookups, model calls, scoring.
+
+    `plan` is separate from `run` so that the runner can plan the next batch and let the
+    adapter prefetch its inputs (decode and preprocess images) while the model works."""
 
     def __init__(self, p: Prepared, adapter: ModelAdapter, cache: Optional[ResponseCache]) -> None:
         self.p = p
@@ -190,7 +205,7 @@ class BatchEvaluator:
         self.cache = cache
         self.fingerprint = adapter.fingerprint()
 
-    def __call__(self, batch: Sequence[Sample]) -> list[SampleResult]:
+    def plan(self, batch: Sequence[Sample]) -> Plan:
         errors: dict[str, str] = {s.id: s.error for s in batch if s.error}
         requests: dict[str, Request] = {}
         keys: dict[str, str] = {}
@@ -211,18 +226,21 @@ class BatchEvaluator:
                 keys[s.id] = cache_key(self.fingerprint, request, hashes)
         hits = self.cache.get_many(keys.values()) if self.cache and keys else {}
         to_run = [requests[s.id] for s in batch if s.id in requests and s.id not in errors and keys.get(s.id) not in hits]
-        fresh = dict(zip([r.sample_id for r in to_run], self.adapter.generate(to_run) if to_run else []))
+        return Plan(batch, requests, errors, keys, hits, to_run)
+
+    def run(self, plan: Plan) -> list[SampleResult]:
+        fresh = dict(zip([r.sample_id for r in plan.to_run], self.adapter.generate(plan.to_run) if plan.to_run else []))
         if self.cache is not None:
-            self.cache.put_many({keys[i]: pred for i, pred in fresh.items() if i in keys and not pred.error})
+            self.cache.put_many({plan.keys[i]: pred for i, pred in fresh.items() if i in plan.keys and not pred.error})
         out = []
-        for s in batch:
-            if s.id in errors:
-                pred, cached = Prediction(sample_id=s.id, error=errors[s.id]), False
+        for s in plan.batch:
+            if s.id in plan.errors:
+                pred, cached = Prediction(sample_id=s.id, error=plan.errors[s.id]), False
             elif s.id in fresh:
                 pred, cached = fresh[s.id], False
             else:
-                pred, cached = hits[keys[s.id]].model_copy(update={"sample_id": s.id}), True
-            out.append(score_sample(s, requests.get(s.id), pred, self.p.metrics, cached))
+                pred, cached = plan.hits[plan.keys[s.id]].model_copy(update={"sample_id": s.id}), True
+            out.append(score_sample(s, plan.requests.get(s.id), pred, self.p.metrics, cached))
         self.batch_score(out)
         return out
 
@@ -276,9 +294,15 @@ def _execute(
         count = len(mine) - len(todo)
         if progress:
             progress(count, len(mine))
+        batches = [todo[start : start + size] for start in range(0, len(todo), size)]
         with open(part, "a", encoding="utf-8") as out:
-            for start in range(0, len(todo), size):
-                scored = evaluate(todo[start : start + size])
+            upcoming = evaluate.plan(batches[0]) if batches else None
+            for index in range(len(batches)):
+                current = upcoming
+                upcoming = evaluate.plan(batches[index + 1]) if index + 1 < len(batches) else None
+                if upcoming is not None and upcoming.to_run:
+                    adapter.prefetch(upcoming.to_run)
+                scored = evaluate.run(current)
                 out.write("".join(r.model_dump_json() + "\n" for r in scored))
                 out.flush()
                 count += len(scored)

@@ -30,6 +30,10 @@ class ModelAdapter(ABC):
         """Called once before the first batch. Baselines read the task's train split here;
         most adapters need nothing."""
 
+    def prefetch(self, requests: list[Request]) -> None:
+        """Called with the next batch's uncached requests before `generate` runs the current
+        one, so an adapter can prepare inputs (decode, preprocess) in the background."""
+
     @abstractmethod
     def generate(self, requests: list[Request]) -> list[Prediction]:
         """Answer a batch. Outputs must not depend on the batch's size or composition."""

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from medharness.errors import UserError
 from medharness.images import ImageError, open_image
 from medharness.models.base import ModelAdapter
+from medharness.models.devices import device_and_dtype
 from medharness.registry import ADAPTERS
 from medharness.schema import GenerationSettings, ModelCard, Prediction, Request
 
@@ -27,9 +28,6 @@ DEFAULT_MODEL_CLASS = "AutoModelForImageTextToText"
 # Tried when the checkpoint's config is not mapped by AutoModelForImageTextToText and the card
 # names no model_class (some multimodal checkpoints register only as causal LMs).
 FALLBACK_MODEL_CLASS = "AutoModelForCausalLM"
-DTYPES = {"bfloat16": "bfloat16", "bf16": "bfloat16", "float16": "float16", "fp16": "float16",
-          "float32": "float32", "fp32": "float32"}
-
 
 class HFOptions(BaseModel):
     """The `options:` an `hf` model card may set."""
@@ -70,24 +68,6 @@ def resolve_weights(card: ModelCard) -> str:
     return weights
 
 
-def pick_device_and_dtype(card: ModelCard) -> tuple[str, Any]:
-    import torch
-
-    device = card.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"model card {card.name!r} asks for device {device!r} but no CUDA device is "
-                        "available; set `device: auto` or `device: cpu`")
-    if card.dtype == "auto":
-        # bf16 halves memory on GPUs; CPUs run fp32 (bf16 matmuls there are slow and less exact).
-        return device, torch.bfloat16 if device.startswith("cuda") else torch.float32
-    if card.dtype not in DTYPES:
-        raise UserError(f"model card {card.name!r}: dtype {card.dtype!r} is not one of auto, "
-                        + ", ".join(sorted(set(DTYPES))))
-    return device, getattr(torch, DTYPES[card.dtype])
-
-
 def weights_identity(weights: str, revision: Optional[str]) -> dict[str, Any]:
     """What pins the checkpoint: the hub commit it resolved to, or for a local folder a hash of
     its config and the sizes of its weight files (hashing gigabytes per run would be too slow)."""
@@ -104,7 +84,7 @@ def weights_identity(weights: str, revision: Optional[str]) -> dict[str, Any]:
     return {"local_folder_hash": digest.hexdigest()[:16]}
 
 
-def load_pretrained(card: ModelCard, options: HFOptions, device: str, dtype: Any) -> tuple[Any, Any]:
+def load_pretrained(card: ModelCard, options: HFOptions, device: Any, dtype: Any) -> tuple[Any, Any]:
     """(processor, model) from the card's weights; offline without them is one clear line."""
     import transformers
 
@@ -152,7 +132,7 @@ class HFAdapter(ModelAdapter):
     def __init__(self, card: ModelCard) -> None:
         super().__init__(card)
         self.options: HFOptions = parse_options(card, HFOptions)
-        self.device, self.dtype = pick_device_and_dtype(card)
+        self.device, self.dtype = device_and_dtype(card)
         self.processor, self.model = load_pretrained(card, self.options, self.device, self.dtype)
         # Left padding keeps every prompt's last token at the end, where generation continues.
         self.processor.tokenizer.padding_side = "left"

@@ -108,11 +108,13 @@ def headline_chart(runs, evaluations, columns, systems) -> Optional[Figure]:
 
 
 def task_metrics(evaluation: Evaluation, runs: list[Run]) -> list[str]:
-    """Headline first, then the card's order, then any extra names a corpus metric produced."""
+    """Headline first, then the card's order, then any extra names a corpus metric produced.
+    A corpus metric's own name (a family such as coco_caption) is no column: its outputs are."""
+    present = {name for run in runs for name in run.record.metrics.overall}
     names: list[str] = []
     for run in runs:
         for name in list(run.record.spec.metric_definitions) + list(run.record.metrics.overall):
-            if name not in names:
+            if name in present and name not in names:
                 names.append(name)
     return sorted(names, key=lambda m: m != evaluation.headline)
 

@@ -27,10 +27,11 @@ class DragonflyAdapter(ModelAdapter):
         super().__init__(card)
         from medharness.models.dragonfly import loading
         from medharness.models.dragonfly.prefetch import ImagePrefetcher
+        from medharness.models.devices import device_and_dtype
 
         self.folder = loading.checkpoint_folder(card)
         self.weights_id = loading.weights_identity(self.folder)
-        self.device, self.dtype = loading.resolve_device_dtype(card.device, card.dtype)
+        self.device, self.dtype = device_and_dtype(card)
         attn = card.options.get("attn_implementation", "sdpa")
         self.model, self.processor = loading.load(self.folder, self.device, self.dtype, attn)
         workers = int(card.options.get("preprocess_workers", min(4, os.cpu_count() or 1)))

@@ -71,20 +71,6 @@ def weights_identity(folder: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def resolve_device_dtype(device: str, dtype: str) -> tuple[Any, Any]:
-    import torch
-
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if dtype == "auto":
-        dtype = "bfloat16" if str(device).startswith("cuda") else "float32"
-    names = {"bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16,
-             "float32": torch.float32, "fp32": torch.float32}
-    if dtype not in names:
-        raise UserError(f"dtype {dtype!r} is not one of {', '.join(sorted(names))} or auto")
-    return torch.device(device), names[dtype]
-
-
 def load(folder: Path, device: Any, dtype: Any, attn_implementation: str = "sdpa") -> tuple[Any, Any]:
     """(model in eval mode on `device`, processor) from a checkpoint folder."""
     from medharness.models.dragonfly.modeling import DragonflyForCausalLM
