@@ -102,3 +102,28 @@ def test_malformed_data_line_names_file_and_line(data, tmp_path):
     with pytest.raises(UserError, match=r"test.jsonl:41: malformed sample"):
         run(broken, tmp_path / "r")
     assert not list((tmp_path / "r").glob("*/run.json"))
+
+
+def test_adapter_prefetches_the_next_batch_before_generating(data, tmp_path):
+    from medharness.models.mock import MockAdapter
+    from medharness.registry import ADAPTERS
+
+    calls: list[tuple[str, list[str]]] = []
+
+    class Recording(MockAdapter):
+        def prefetch(self, requests):
+            calls.append(("prefetch", [r.sample_id for r in requests]))
+
+        def generate(self, requests):
+            calls.append(("generate", [r.sample_id for r in requests]))
+            return super().generate(requests)
+
+    if "recording-mock" not in ADAPTERS:
+        ADAPTERS.register("recording-mock", Recording)
+    card = tmp_path / "rec.yaml"
+    card.write_text("adapter: recording-mock\n")
+    run(data, tmp_path / "r", model=str(card), batch_size=10, limit=30, use_cache=False)
+    kinds = [k for k, _ in calls]
+    assert kinds == ["prefetch", "generate", "prefetch", "generate", "generate"]
+    # each prefetch names exactly the batch generated next
+    assert calls[0][1] == calls[3][1] and calls[2][1] == calls[4][1]
