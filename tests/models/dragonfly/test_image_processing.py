@@ -85,3 +85,14 @@ def test_preprocessor_config_round_trip():
     assert again.image_size == 224 and np.array_equal(again.table, proc.table)
     with pytest.raises(ValueError, match="rescaling or normalisation off"):
         DragonflyImageProcessor.from_preprocessor_config({"crop_size": {"height": 224}, "do_normalize": False}, 1)
+
+
+def test_arithmetic_path_equals_the_table_gather(random_image):
+    """The in-place float32 arithmetic is used only where it reproduces the processor's table;
+    both paths give the same bits."""
+    processor = DragonflyImageProcessor(32, 2)
+    assert processor.arithmetic_exact
+    image = random_image(90, 70)
+    fast = processor(image)
+    processor.arithmetic_exact = False
+    assert torch.equal(fast.view(torch.int32), processor(image).view(torch.int32))
