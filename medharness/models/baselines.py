@@ -4,6 +4,8 @@
 `question-only`: a text classifier (TF-IDF + logistic regression) from train questions to train
 answers; it never sees the image, so its score is what the questions alone reveal.
 Both train on the task's train split (`prepare`), so they refuse tasks without one.
+`constant`: the same answer to every question, learning nothing: the first option ("A") for
+multiple choice and "yes" otherwise (POPE's all-yes reference); it runs on every task.
 """
 
 from __future__ import annotations
@@ -102,5 +104,20 @@ class QuestionOnlyBaseline(Baseline):
         return [Prediction(sample_id=r.sample_id, text=t) for r, t in zip(requests, texts)]
 
 
+class ConstantBaseline(ModelAdapter):
+    """Options: `choice` (index of the option to pick, default 0), `text` (default "yes")."""
+
+    use_cache = False
+
+    def generate(self, requests: list[Request]) -> list[Prediction]:
+        index = int(self.card.options.get("choice", 0))
+        text = str(self.card.options.get("text", "yes"))
+        return [
+            Prediction(sample_id=r.sample_id, text=chr(ord("A") + index) if r.choices and index < len(r.choices) else text)
+            for r in requests
+        ]
+
+
 ADAPTERS.register("majority", MajorityBaseline)
+ADAPTERS.register("constant", ConstantBaseline)
 ADAPTERS.register("question-only", QuestionOnlyBaseline)

@@ -127,3 +127,14 @@ def test_adapter_prefetches_the_next_batch_before_generating(data, tmp_path):
     assert kinds == ["prefetch", "generate", "prefetch", "generate", "generate"]
     # each prefetch names exactly the batch generated next
     assert calls[0][1] == calls[3][1] and calls[2][1] == calls[4][1]
+
+
+def test_constant_baseline_answers_first_option_or_yes():
+    from medharness.models.baselines import ConstantBaseline
+    from medharness.schema import ModelCard, Request
+
+    adapter = ConstantBaseline(ModelCard(name="constant", adapter="constant"))
+    out = adapter.generate([Request(sample_id="a", prompt="q", choices=["x", "y"]), Request(sample_id="b", prompt="q")])
+    assert [p.text for p in out] == ["A", "yes"]
+    picky = ConstantBaseline(ModelCard(name="c", adapter="constant", options={"choice": 1, "text": "no"}))
+    assert [p.text for p in picky.generate([Request(sample_id="a", prompt="q", choices=["x", "y"]), Request(sample_id="b", prompt="q")])] == ["B", "no"]
