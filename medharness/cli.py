@@ -22,8 +22,9 @@ analyze_app = typer.Typer(no_args_is_help=True, help="Studies over results/: by 
 app.add_typer(analyze_app, name="analyze")
 
 # Options declared once, reused by the commands.
-TaskOpt = Annotated[str, typer.Option("--task", "-t", help="Task card name(s), comma-separated (see `medharness list tasks`).")]
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model card name(s) or a card .yaml path, comma-separated.")]
+TaskOpt = Annotated[str, typer.Option("--task", "-t", help="Task card name (see `medharness list tasks`).")]
+TasksOpt = Annotated[list[str], typer.Option("--task", "-t", help="Task card name(s): comma-separated or the option repeated (see `medharness list tasks`).")]
+ModelsOpt = Annotated[list[str], typer.Option("--model", "-m", help="Model card name(s) or card .yaml paths: comma-separated or the option repeated.")]
 DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Local copy of the dataset (original release or HF layout). Default: the card's env variable, else the Hugging Face copy.")]
 SplitOpt = Annotated[Optional[str], typer.Option("--split", help="Split to evaluate (default: the card's).")]
 LimitOpt = Annotated[Optional[int], typer.Option("--limit", min=1, help="Evaluate only the first N samples.")]
@@ -55,8 +56,8 @@ def parse_ratios(value: Optional[str]) -> list[Optional[float]]:
 
 @app.command()
 def run(
-    task: TaskOpt,
-    model: ModelOpt,
+    task: TasksOpt,
+    model: ModelsOpt,
     data_dir: DataDirOpt = None,
     split: SplitOpt = None,
     limit: LimitOpt = None,
@@ -79,7 +80,8 @@ def run(
     from medharness.runner import RunConfig, execute
 
     main_rank = distributed.current().is_main  # under torchrun only rank 0 reports
-    tasks, models, ratios = split_list(task), split_list(model), parse_ratios(selection_ratio)
+    tasks, models = split_list(",".join(task)), split_list(",".join(model))
+    ratios = parse_ratios(selection_ratio)
     if data_dir is not None and len(tasks) > 1:
         raise UserError("--data-dir names one dataset; run one task at a time with it, or set each card's data variable")
     failures = []

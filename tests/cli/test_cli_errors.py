@@ -82,3 +82,18 @@ def test_validate_passes_on_shipped_cards():
 def test_list_shows_tasks_and_models():
     proc = cli("list")
     assert proc.returncode == 0 and "custom-jsonl" in proc.stdout and "majority" in proc.stdout
+
+
+def test_a_failing_task_does_not_stop_the_others(tmp_path):
+    from medharness.fixtures.base import write_fixture
+
+    env = {"MEDHARNESS_MMVET_DIR": str(write_fixture("mmvet", tmp_path)),
+           "MEDHARNESS_POPE_DIR": str(write_fixture("pope", tmp_path))}
+    proc = cli("run", "--task", "mmvet", "--task", "pope", "--model", "constant", "--quiet",
+               "--results", str(tmp_path / "results"), env=env)
+    text = " ".join(proc.stderr.split())
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "error (mmvet / constant): mmvet_judge needs a judge model" in text
+    assert "error: 1 run(s) failed: mmvet/constant" in text
+    runs = [p.name for p in (tmp_path / "results").iterdir() if (p / "run.json").exists()]
+    assert len(runs) == 1 and runs[0].startswith("pope__constant")
