@@ -59,8 +59,9 @@ def corpus_table(
     results: Sequence[SampleResult], metric: Metric, seed: int, cell: tuple[str, ...], min_size: int
 ) -> MetricTable:
     assert metric.corpus is not None
-    n = len(results)
-    values = metric.corpus(results) if n else {name: None for name in metric.output_names()}
+    # A corpus metric can only use items that have a reference: n counts those.
+    n = sum(1 for r in results if any(ref.strip() for ref in r.references))
+    values = metric.corpus(results) if results else {name: None for name in metric.output_names()}
     table: MetricTable = {}
     for name in metric.output_names():
         ci = None
