@@ -51,6 +51,9 @@ class Metric:
     outputs: tuple[str, ...] = ()  # names a corpus function returns; default (name,)
     higher_is_better: bool = True
     bootstrap: bool = True  # corpus metrics that are slow (Java) set False: no CI
+    # A metadata key whose items form one unit (MMBench's rotated copies of a question): the
+    # bootstrap resamples whole units and n counts units, not rows.
+    cluster: Optional[str] = None
 
     def output_names(self) -> tuple[str, ...]:
         return self.outputs or (self.name,)

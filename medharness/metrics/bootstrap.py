@@ -46,15 +46,24 @@ def corpus_ci(
     statistic: Callable[[Sequence[T]], Optional[float]],
     rng: np.random.Generator,
     n_boot: int = N_BOOT_CORPUS,
+    units: Optional[Sequence[Sequence[int]]] = None,
+    relabel: Optional[Callable[[T, int], T]] = None,
 ) -> Optional[tuple[float, float]]:
-    """Percentile interval of a corpus-level statistic (recomputed on each resample)."""
-    n = len(items)
+    """Percentile interval of a corpus-level statistic (recomputed on each resample). With
+    `units` (lists of item positions), whole units are resampled instead of single items, and
+    `relabel(item, k)` marks the k-th drawn unit's items so that a unit drawn twice counts twice."""
+    groups = units if units is not None else [[i] for i in range(len(items))]
+    n = len(groups)
     if n == 0:
         return None
     draws = []
     for _ in range(n_boot):
         idx = rng.integers(0, n, size=n)
-        value = statistic([items[i] for i in idx])
+        if relabel is None:
+            sample = [items[i] for g in idx for i in groups[g]]
+        else:
+            sample = [relabel(items[i], k) for k, g in enumerate(idx) for i in groups[g]]
+        value = statistic(sample)
         if value is not None:
             draws.append(value)
     if not draws:

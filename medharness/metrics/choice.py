@@ -150,4 +150,5 @@ register_metric(Metric(
         f"rotated copy is answered correctly under choice_accuracy; {CHOICE_RULES}"
     ),
     corpus=circular_accuracy,
+    cluster="circular_index",
 ))

@@ -3,6 +3,7 @@ bootstrap CIs. There are no per-modality functions; a modality table is `group_b
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -59,16 +60,40 @@ def corpus_table(
     results: Sequence[SampleResult], metric: Metric, seed: int, cell: tuple[str, ...], min_size: int
 ) -> MetricTable:
     assert metric.corpus is not None
-    # A corpus metric can only use items that have a reference: n counts those.
-    n = sum(1 for r in results if any(ref.strip() for ref in r.references))
+    # A corpus metric can only use items that have a reference: n counts those (or the units
+    # they form, for a clustered metric).
+    referenced = [r for r in results if any(ref.strip() for ref in r.references)]
+    units, relabel = None, None
+    if metric.cluster:
+        relabel = unit_copy(metric.cluster)
+        members: dict[str, list[int]] = {}
+        for position, r in enumerate(results):
+            members.setdefault(label(r.metadata.get(metric.cluster, f"row {r.id}")), []).append(position)
+        units = list(members.values())
+        n = len({label(r.metadata.get(metric.cluster, f"row {r.id}")) for r in referenced})
+    else:
+        n = len(referenced)
     values = metric.corpus(results) if results else {name: None for name in metric.output_names()}
     table: MetricTable = {}
     for name in metric.output_names():
         ci = None
         if metric.bootstrap and n > 1 and values.get(name) is not None:
-            ci = corpus_ci(results, lambda sub, name=name: metric.corpus(sub).get(name), cell_rng(seed, name, *cell))
+            ci = corpus_ci(results, lambda sub, name=name: metric.corpus(sub).get(name),
+                           cell_rng(seed, name, *cell), units=units, relabel=relabel)
         table[name] = MetricValue(value=values.get(name), n=n, ci=ci, small=n < min_size)
     return table
+
+
+def unit_copy(key: str):  # type: ignore[no-untyped-def]
+    """For a clustered bootstrap: the item as seen in the k-th drawn unit (its cluster label
+    made unique, so a unit drawn twice is two units to the metric)."""
+
+    def copy(r: SampleResult, k: int) -> SimpleNamespace:
+        metadata = {**r.metadata, key: f"{label(r.metadata.get(key, r.id))}#{k}"}
+        return SimpleNamespace(id=r.id, prediction=r.prediction, references=r.references,
+                               answer_type=r.answer_type, choices=r.choices, metadata=metadata)
+
+    return copy
 
 
 def aggregate(

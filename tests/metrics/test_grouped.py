@@ -64,3 +64,29 @@ def test_corpus_n_counts_items_with_a_reference():
     results = [item(0, 1.0), item(1, 1.0), item(2, 1.0).model_copy(update={"references": [" "]})]
     value = aggregate(results, [name]).overall[name]
     assert (value.value, value.n) == (3.0, 2)
+
+
+def test_clustered_metric_counts_and_resamples_whole_units():
+    """MMBench circular accuracy: 3 questions x 2 rotated copies; n counts questions and a
+    question drawn twice by the bootstrap counts twice."""
+    def row(i: int, question: int, right: bool) -> SampleResult:
+        return SampleResult(id=f"r{i}", prediction="A" if right else "B", references=["A"],
+                            choices=["x", "y"], metadata={"circular_index": str(question)})
+
+    results = [row(0, 1, True), row(1, 1, True), row(2, 2, True), row(3, 2, False), row(4, 3, True), row(5, 3, True)]
+    value = aggregate(results, ["choice_circular_accuracy"]).overall["choice_circular_accuracy"]
+    assert value.n == 3 and value.value == 2 / 3
+    assert value.ci is not None
+
+    from medharness.metrics.bootstrap import corpus_ci
+    from medharness.metrics.grouped import unit_copy
+
+    def units_and_rows(items) -> float:  # every draw must hold 3 units of 2 rows each
+        labels = [i.metadata["circular_index"] for i in items]
+        return float(len(set(labels)) == 3 and len(labels) == 6)
+
+    units = [[0, 1], [2, 3], [4, 5]]
+    ci = corpus_ci(results, units_and_rows, cell_rng(0, "u"), n_boot=50, units=units, relabel=unit_copy("circular_index"))
+    assert ci == (1.0, 1.0)
+    merged = corpus_ci(results, units_and_rows, cell_rng(0, "u"), n_boot=50, units=units)
+    assert merged[0] == 0.0  # without relabelling, a unit drawn twice would merge with itself
