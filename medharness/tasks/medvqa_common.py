@@ -5,6 +5,7 @@ and image references that stay inside the data folder."""
 from __future__ import annotations
 
 import io
+import json
 import pickle
 import posixpath
 from pathlib import Path
@@ -142,6 +143,19 @@ class PlainDataUnpickler(pickle.Unpickler):
 
     def persistent_load(self, pid: Any) -> Any:
         raise RefusedPickle("it uses persistent ids")
+
+
+def read_json_list(path: Path) -> list:
+    """A release's JSON file holding a list of question records."""
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path} not found; the data folder must hold the release's files (see {DOCS})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not valid JSON ({exc}); download the release again") from None
+    if not isinstance(records, list):
+        raise UserError(f"{path}: expected a JSON list of questions")
+    return records
 
 
 def load_plain_pickle(path: Path) -> Any:

@@ -8,7 +8,6 @@ The card's `options.language` ("en" or "zh") keeps one language. Modality comes 
 
 from __future__ import annotations
 
-import json
 import zipfile
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
@@ -16,7 +15,9 @@ from typing import Any, Callable, Iterator, Optional
 from medharness.errors import UserError
 from medharness.registry import TASK_PLUGINS
 from medharness.schema import ImageRef, Sample
-from medharness.tasks.medvqa_common import MedVQAPlugin, answer_type_metadata, file_image, release_answer_type, safe_member
+from medharness.tasks.medvqa_common import (
+    MedVQAPlugin, answer_type_metadata, file_image, read_json_list, release_answer_type, safe_member,
+)
 
 SPLIT_FILES = {"train": "train.json", "val": "validation.json", "test": "test.json"}
 MODALITIES = {"ct": "ct", "mri": "mri", "x-ray": "xray", "xray": "xray"}
@@ -58,12 +59,7 @@ class SLAKE(MedVQAPlugin):
         if not path.is_file():
             raise UserError(f"{root}: not a SLAKE folder; expected {SPLIT_FILES[split]} beside imgs/ or imgs.zip")
         images = image_source(root)
-        try:
-            records = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise UserError(f"{path}: not valid JSON ({exc}); download the release again") from None
-        if not isinstance(records, list):
-            raise UserError(f"{path}: expected a JSON list of questions")
+        records = read_json_list(path)
         language = self.language()
         for n, rec in enumerate(records):
             missing = [f for f in REQUIRED_FIELDS if not isinstance(rec, dict) or f not in rec]

@@ -9,7 +9,6 @@ are CT or MRI and the organ cannot tell which). The HF copy has no organ: modali
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -18,6 +17,7 @@ from medharness.registry import TASK_PLUGINS
 from medharness.schema import Sample
 from medharness.tasks.hub import has_parquet_layout, parquet_image, parquet_rows
 from medharness.tasks.medvqa_common import (
+    read_json_list,
     MedVQAPlugin,
     answer_type_metadata,
     file_image,
@@ -56,12 +56,7 @@ class VQARAD(MedVQAPlugin):
 
     def read_original(self, root: Path, split: str) -> Iterator[Sample]:
         path = root / RELEASE_JSON
-        try:
-            records = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise UserError(f"{path}: not valid JSON ({exc}); download the release again") from None
-        if not isinstance(records, list):
-            raise UserError(f"{path}: expected a JSON list of questions")
+        records = read_json_list(path)
         folder = image_folder(root)
         for n, rec in enumerate(records):
             missing = [f for f in REQUIRED_FIELDS if not isinstance(rec, dict) or f not in rec]
