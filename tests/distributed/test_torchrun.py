@@ -96,3 +96,23 @@ def test_killed_rank_resumes_per_shard(data, tmp_path):
 
 def _same_but_counts(a: dict, b: dict) -> bool:
     return a["overall"] == b["overall"] and a["groups"] == b["groups"]
+
+
+def test_two_ranks_equal_one_process_with_dragonfly_tiny(data, tmp_path):
+    """A real model: the tiny random Dragonfly (fp32, CPU); each rank gets different batches."""
+    from tests.core.helpers import comparable
+
+    cache = {"MEDHARNESS_CACHE": str(tmp_path / "cache")}
+    single, multi = tmp_path / "single", tmp_path / "multi"
+    args = ("--limit", "10", "--batch-size", "3", "--max-new-tokens", "4")
+    proc = cli(*run_args("dragonfly-tiny", data, single, *args), env=cache, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    os.environ.update(cache)
+    try:
+        finish(torchrun(run_args("dragonfly-tiny", data, multi, *args)), timeout=300)
+    finally:
+        del os.environ["MEDHARNESS_CACHE"]
+    (one,), (two,) = run_dirs(single), run_dirs(multi)
+    assert comparable(load_run(two)[1]) == comparable(load_run(one)[1])
+    assert [s.id for s in load_run(two)[1]] == [s.id for s in load_run(one)[1]]
+    assert metrics(multi) == metrics(single)
