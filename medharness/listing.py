@@ -25,17 +25,16 @@ def print_listing(what: Optional[str]) -> None:
 
 def task_table() -> Table:
     table = Table(title="tasks", title_justify="left")
-    for col in ("name", "format", "split", "metrics (headline first)", "source"):
+    for col in ("name", "format", "split", "headline", "metrics", "source"):
         table.add_column(col)
     for name, path in card_paths("tasks").items():
         try:
             card = parse_card(path, TaskCard)
         except UserError as exc:
-            table.add_row(name, "[red]invalid[/red]", "", str(exc), "")
+            table.add_row(name, "[red]invalid[/red]", "", "", str(exc), "")
             continue
-        metrics = sorted(card.metrics, key=lambda m: m != card.headline)
         source = card.source or (f"hf:{card.hf_dataset}" if card.hf_dataset else "")
-        table.add_row(name, card.format, card.split, ", ".join(metrics), source)
+        table.add_row(name, card.format, card.split, card.headline or "", ", ".join(card.metrics), source)
     return table
 
 
