@@ -25,7 +25,8 @@ def print_listing(what: Optional[str]) -> None:
 
 def task_table() -> Table:
     table = Table(title="tasks", title_justify="left")
-    for col in ("name", "format", "split", "headline", "metrics", "source"):
+    table.add_column("name", no_wrap=True)
+    for col in ("format", "split", "headline", "metrics", "source"):
         table.add_column(col)
     for name, path in card_paths("tasks").items():
         try:
@@ -40,7 +41,8 @@ def task_table() -> Table:
 
 def model_table() -> Table:
     table = Table(title="models", title_justify="left")
-    for col in ("name", "adapter", "weights", "description"):
+    table.add_column("name", no_wrap=True)
+    for col in ("adapter", "weights", "description"):
         table.add_column(col)
     for name, path in card_paths("models").items():
         try:
