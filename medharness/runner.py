@@ -143,7 +143,8 @@ def build_spec(p: Prepared, adapter: ModelAdapter) -> RunSpec:
         model_card=p.model_card.model_dump(), model_fingerprint=adapter.fingerprint(),
         generation=p.generation, limit=p.config.limit, seed=p.config.seed,
         metric_definitions={m.name: m.definition for m in p.metrics},
-        options={**p.options, "headline": p.task_card.headline, "group_by": p.task_card.group_by},
+        options={**p.options, "headline": p.task_card.headline, "group_by": p.task_card.group_by,
+                 "lower_is_better": sorted(o for m in p.metrics if not m.higher_is_better for o in m.output_names())},
     )
 
 

@@ -193,8 +193,14 @@ def mean_of(run: Run, field: str, modality: Optional[str] = None) -> Optional[fl
     return fmean(values) if values else None
 
 
-def best_ratio(ratios: list[float], scores: list[Score]) -> tuple[list[float], list[float]]:
-    """The ratio(s) with the highest value, and the other ratios whose CI overlaps theirs."""
+def best_ratio(ratios: list[float], scores: list[Score], lower_is_better: bool = False) -> tuple[list[float], list[float]]:
+    """The ratio(s) with the best value (highest, or lowest for a lower-is-better metric such
+    as an unparseable share), and the other ratios whose CI overlaps theirs."""
+    if lower_is_better:
+        flipped = [Score(-s.value if s.value is not None else None, n=s.n,
+                         low=-s.high if s.high is not None else None,
+                         high=-s.low if s.low is not None else None) for s in scores]
+        return best_ratio(ratios, flipped)
     scored = [(r, s) for r, s in zip(ratios, scores) if s.value is not None]
     if not scored:
         return [], []
@@ -258,7 +264,7 @@ def sweep_blocks(sweep: Sweep, label: str, records: list[dict], summary: list[Ro
     png = selection_chart(title, sweep.ratios, lines, headline, tokens, seconds)
     rows = []
     for group, scores in lines.items():
-        best, ties = best_ratio(sweep.ratios, scores)
+        best, ties = best_ratio(sweep.ratios, scores, headline in first.record.spec.options.get("lower_is_better", ()))
         modality = modality_of.get(group)
         images = domain_of(modality) if modality else task_domain(first)
         if not best:

@@ -92,3 +92,8 @@ def test_task_filter_without_runs_is_one_clear_error(make_run, results, tmp_path
     for study in (analyze_modality, analyze_selection):
         with pytest.raises(UserError, match="no complete runs of task\\(s\\) pathvqa .*tasks with runs: vqarad"):
             study(results, tmp_path / "out", tasks=["pathvqa"])
+
+
+def test_best_ratio_for_a_lower_is_better_metric():
+    scores = [Score(0.30, low=0.25, high=0.35), Score(0.10, low=0.05, high=0.15), Score(0.12, low=0.08, high=0.16)]
+    assert best_ratio([0.25, 0.5, 1.0], scores, lower_is_better=True) == ([0.5], [1.0])
