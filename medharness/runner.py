@@ -279,7 +279,7 @@ def _execute(
     p = prepare(config)
     adapter: ModelAdapter = ADAPTERS.get(p.model_card.adapter)(p.model_card)
     try:
-        adapter.prepare(p.plugin, p.data_dir, p.split)
+        adapter.prepare(p.plugin, p.data_dir, p.samples)
         spec = build_spec(p, adapter)
         spec_hash = digest(spec.model_dump())
         run_dir, record = coordinator.agree(lambda: start_run_dir(config.results_dir, spec, spec_hash, config.resume))

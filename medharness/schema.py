@@ -5,18 +5,13 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MODALITIES = (
     "ct", "mri", "xray", "ultrasound", "pathology", "gross", "fundus", "dermoscopy",
     "endoscopy", "natural", "chart", "diagram", "document", "unknown",
 )
-Modality = Literal[
-    "ct", "mri", "xray", "ultrasound", "pathology", "gross", "fundus", "dermoscopy",
-    "endoscopy", "natural", "chart", "diagram", "document", "unknown",
-]
 AnswerType = Literal["closed", "open"]
-JSONScalar = Optional[str | int | float | bool]
 
 
 class Strict(BaseModel):
@@ -63,6 +58,16 @@ class Sample(Strict):
     # A problem found while loading (say, an image path escaping the data folder): the sample is
     # recorded as an error with this reason instead of being sent to the model.
     error: Optional[str] = None
+
+    @field_validator("metadata")
+    @classmethod
+    def modality_in_vocabulary(cls, metadata: dict[str, Any]) -> dict[str, Any]:
+        # One vocabulary across datasets, so "CT" from one loader and "ct" from another are one
+        # group in breakdowns and reports.
+        modality = metadata.get("modality")
+        if modality is not None and modality not in MODALITIES:
+            raise ValueError(f"modality {modality!r} is not one of {', '.join(MODALITIES)}")
+        return metadata
 
 
 class Request(Strict):

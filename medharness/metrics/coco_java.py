@@ -68,11 +68,6 @@ def ptb_tokenize(texts: Sequence[str]) -> list[str]:
         return [_token_cache[line] for line in lines]
 
 
-def clear_token_cache() -> None:
-    with _token_lock:
-        _token_cache.clear()
-
-
 def _run_tokenizer(lines: list[str]) -> list[str]:
     require_java()
     with tempfile.TemporaryDirectory(prefix="medharness-ptb-") as tmp:

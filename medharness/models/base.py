@@ -6,9 +6,9 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, Sequence
 
-from medharness.schema import ModelCard, Prediction, Request
+from medharness.schema import ModelCard, Prediction, Request, Sample
 
 if TYPE_CHECKING:
     from medharness.tasks.base import TaskPlugin
@@ -26,9 +26,9 @@ class ModelAdapter(ABC):
     def __init__(self, card: ModelCard) -> None:
         self.card = card
 
-    def prepare(self, task: "TaskPlugin", data_dir: Optional[Path], split: str) -> None:
-        """Called once before the first batch. Baselines read the task's train split here;
-        most adapters need nothing."""
+    def prepare(self, task: "TaskPlugin", data_dir: Optional[Path], samples: Sequence[Sample]) -> None:
+        """Called once before the first batch with the samples being evaluated. Baselines read
+        the task's train split here; most adapters need nothing."""
 
     def prefetch(self, requests: list[Request]) -> None:
         """Called with the next batch's uncached requests before `generate` runs the current

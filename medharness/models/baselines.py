@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from medharness.errors import UserError
 from medharness.models.base import ModelAdapter
@@ -50,12 +50,12 @@ class Baseline(ModelAdapter):
     def fingerprint_parts(self) -> dict:
         return {**super().fingerprint_parts(), "train": self.train_fingerprint}
 
-    def prepare(self, task: "TaskPlugin", data_dir: Optional[Path], split: str) -> None:
+    def prepare(self, task: "TaskPlugin", data_dir: Optional[Path], samples: Sequence[Sample]) -> None:
         from medharness.runner import data_fingerprint
 
         train = train_samples(task, data_dir)
         self.train_fingerprint = data_fingerprint(train)
-        self.fit(train, {s.id: s for s in task.load(data_dir, split)})
+        self.fit(train, {s.id: s for s in samples})
 
     def fit(self, train: list[Sample], evaluated: dict[str, Sample]) -> None:
         raise NotImplementedError

@@ -12,6 +12,7 @@ from typing import Iterator, Optional
 
 from pydantic import ValidationError
 
+from medharness.cards import describe_validation_error
 from medharness.errors import UserError
 from medharness.images import ImageError, resolve_inside
 from medharness.registry import TASK_PLUGINS
@@ -41,7 +42,9 @@ class JsonlTask(TaskPlugin):
                 metadata={"modality": "unknown", **row.get("metadata", {})},
                 images=[ImageRef(root=str(root), path=p) for p in images],
             )
-        except (json.JSONDecodeError, KeyError, TypeError, ValidationError) as exc:
+        except ValidationError as exc:
+            raise UserError(f"{path}:{number}: malformed sample ({describe_validation_error(exc)})") from None
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise UserError(f"{path}:{number}: malformed sample ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
         for ref in sample.images:
             try:

@@ -75,7 +75,9 @@ def test_baselines_learn_from_train(data, tmp_path):
     _, majority = run(data, tmp_path, model="majority")
     _, qonly = run(data, tmp_path, model="question-only")
     _, mock = run(data, tmp_path, model="mock")
-    assert majority.metrics.overall["exact_match"].value > mock.metrics.overall["exact_match"].value
+    score = {name: r.metrics.overall["exact_match"].value for name, r in
+             (("majority", majority), ("question-only", qonly), ("mock", mock))}
+    assert score["majority"] > score["mock"] and score["question-only"] > score["mock"], score
 
 
 def test_cache_file_is_sqlite_wal(data, tmp_path):
@@ -138,3 +140,14 @@ def test_constant_baseline_answers_first_option_or_yes():
     assert [p.text for p in out] == ["A", "yes"]
     picky = ConstantBaseline(ModelCard(name="c", adapter="constant", options={"choice": 1, "text": "no"}))
     assert [p.text for p in picky.generate([Request(sample_id="a", prompt="q", choices=["x", "y"]), Request(sample_id="b", prompt="q")])] == ["B", "no"]
+
+
+def test_modality_outside_the_vocabulary_is_refused(data, tmp_path):
+    from medharness.errors import UserError
+
+    bad = tmp_path / "bad"
+    shutil.copytree(data, bad)
+    text = (bad / "test.jsonl").read_text().replace('"modality": "ct"', '"modality": "CT scan"', 1)
+    (bad / "test.jsonl").write_text(text)
+    with pytest.raises(UserError, match=r"test.jsonl:1: malformed sample .*modality 'CT scan' is not one of ct, mri"):
+        run(bad, tmp_path / "r")
