@@ -78,7 +78,8 @@ def write_atomic(path: Path, text: str) -> None:
 def remove_stale_temp(folder: Path) -> None:
     """Temp files of writes killed before their rename (only ever removed under the folder's
     writer lock, so no live write loses its file)."""
-    for tmp in folder.glob(f".*{TEMP_SUFFIX}"):
+    patterns = [f".*{TEMP_SUFFIX}", f".{RUN_FILE}.*", f".{SAMPLES_FILE}.*"]  # the last two: older versions' names
+    for tmp in {path for pattern in patterns for path in folder.glob(pattern)}:
         tmp.unlink(missing_ok=True)
 
 
