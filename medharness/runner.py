@@ -164,6 +164,7 @@ def start_run_dir(
         if existing is not None:
             locks.enter_context(files.lock_writer(existing))
             files.remove_stale_temp(existing)
+            files.repair_lines(existing / files.SAMPLES_FILE)  # before any rank reads it
             return existing, files.read_record(existing)
         return new_run_dir(results_dir, spec, spec_hash, locks)
 
@@ -313,7 +314,7 @@ def _execute(
         part = run_dir / coordinator.part_file()
         if part.name != files.SAMPLES_FILE:  # a torchrun rank: one writer per part file too
             locks.enter_context(files.lock_writer(run_dir, f".{part.name}.lock"))
-        files.repair_lines(part)
+            files.repair_lines(part)
         done = files.done_ids(run_dir)
         todo = [s for s in mine if s.id not in done]
         evaluate = BatchEvaluator(p, adapter, cache)
