@@ -11,6 +11,7 @@ import sqlite3
 import tempfile
 import warnings
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Iterator, Optional
 
@@ -108,7 +109,8 @@ class FileLock:
             raise Locked(holder) from None
         self.fh.seek(0)
         self.fh.truncate()
-        self.fh.write(f"pid {os.getpid()} on {socket.gethostname()}")
+        since = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.fh.write(f"pid {os.getpid()} on {socket.gethostname()} (since {since})")
         self.fh.flush()
 
     def release(self) -> None:

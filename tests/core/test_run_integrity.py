@@ -99,7 +99,7 @@ def test_a_held_run_is_refused_with_the_holder(data, tmp_path):
     path = run_dir / "run.json"
     path.write_text(path.read_text().replace('"status": "complete"', '"status": "running"'))
     with files.lock_writer(run_dir):
-        with pytest.raises(UserError, match=rf"pid {os.getpid()} on \S+ is already writing this run"):
+        with pytest.raises(UserError, match=rf"pid {os.getpid()} on \S+ \(since [0-9T:+-]+\) is already writing this run"):
             run(data, results, limit=4)
     assert run(data, results, limit=4)[1].status == "complete"  # released: the run resumes
 
