@@ -23,15 +23,10 @@ from __future__ import annotations
 from typing import Callable, Optional, Sequence
 
 from medharness.metrics.base import Metric, Scorable, Scored, register_metric
-from medharness.metrics.general import yes_no
+from medharness.metrics.general import yes_no, yes_no_gold
 
 PAIR_KEY = "question_pair"
 FIGURE_KEY = "figure"
-
-
-def _gold(item: Scorable) -> Optional[str]:
-    gold = item.references[0].strip().lower() if item.references else ""
-    return gold if gold in ("yes", "no") else None
 
 
 def without_figure(item: Scorable) -> bool:
@@ -40,7 +35,7 @@ def without_figure(item: Scorable) -> bool:
 
 
 def hallusion_correct(prediction: str, item: Scorable) -> Optional[float]:
-    gold = _gold(item)
+    gold = yes_no_gold(item)
     if gold is None:
         return None
     said = yes_no(prediction)

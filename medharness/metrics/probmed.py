@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 from medharness.metrics.base import Metric, Scorable, Scored, register_metric
+from medharness.metrics.general import yes_no_gold
 
 IMAGE_KEY = "image_id"
 # The question types as the paper's tables name them; the loader reads each question's type from
@@ -39,11 +40,6 @@ QUESTION_TYPES = ("modality", "organ", "abnormality", "condition", "position")
 PAIRED_TYPES = ("modality", "organ")
 LISTED_TYPES = ("condition", "position")
 LONE_CONDITION = "entity_hallu"  # the only condition question of an image without abnormality
-
-
-def _gold(item: Scorable) -> Optional[str]:
-    gold = item.references[0].strip().lower() if item.references else ""
-    return gold if gold in ("yes", "no") else None
 
 
 def binary_score(response: str, gold: str) -> float:
@@ -55,7 +51,7 @@ def binary_score(response: str, gold: str) -> float:
 
 
 def probmed_accuracy(prediction: str, item: Scorable) -> Optional[float]:
-    gold = _gold(item)
+    gold = yes_no_gold(item)
     return None if gold is None else binary_score(prediction, gold)
 
 

@@ -24,13 +24,13 @@ import numpy as np
 import pandas as pd
 
 from medharness.metrics.bootstrap import cell_rng, mean_ci
-from medharness.metrics.general import yes_no
+from medharness.metrics.general import yes_no, yes_no_gold
 from medharness.metrics.grouped import group_values
 from medharness.report.analysis import Sweep, check_tasks, find_sweeps, mean_of, richest_run
 from medharness.report.document import Bullets, Document, Figure, Heading, Paragraph, Row, Score, Table
 from medharness.report.labels import evaluation_labels, format_setting, run_labels
 from medharness.report.plots import bar_chart, selection_chart
-from medharness.report.runs import Evaluation, Run, RunSet, load_runs
+from medharness.report.runs import Evaluation, Run, load_runs
 from medharness.report.sections import (
     VALUES_NOTE, provenance_blocks, random_weights_warning, sample_warnings, write_outputs,
 )
@@ -71,11 +71,6 @@ COLUMNS = ["column", "task", "system", "model", "selection_ratio", "selection", 
 def usable(run: Run) -> list[SampleResult]:
     """Samples that reached the model: data errors (where the field exists) are left out."""
     return [s for s in run.samples if getattr(s, "outcome", "scored") != "data_error"]
-
-
-def yes_no_gold(sample: SampleResult) -> Optional[str]:
-    gold = sample.references[0].strip().lower() if sample.references else ""
-    return gold if gold in ("yes", "no") else None
 
 
 def share(values: list[float], seed: int, *cell: str) -> Score:

@@ -108,3 +108,14 @@ def test_page_renders_in_headless_chromium(make_run, results, tmp_path, chromium
         assert re.search(rf'<html[^>]*\s{name}="{expected}"', dom), name
     images = len(re.findall(r"<img\b", dom))
     assert images >= 4 and re.search(rf'<html[^>]*\sdata-images-loaded="{images}"', dom)
+
+
+def test_cli_writes_the_page_and_refuses_an_unknown_task_in_one_line(make_run, results, tmp_path):
+    from tests.core.helpers import cli
+
+    make_pope(make_run)
+    done = cli("analyze", "hallucination", "--results", str(results), "--out", str(tmp_path / "out"))
+    assert done.returncode == 0 and (tmp_path / "out" / "hallucination.html").is_file()
+    refused = cli("analyze", "hallucination", "--results", str(results), "--task", "probmed")
+    assert refused.returncode == 2
+    assert (refused.stdout + refused.stderr).strip().splitlines() == ["error: no complete runs of task(s) probmed in the results folder; tasks with runs: pope"]

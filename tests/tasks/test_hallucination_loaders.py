@@ -2,7 +2,6 @@
 fixtures, the bad inputs each refuses in one line, and a batch-size-independent run of each."""
 
 import json
-from pathlib import Path
 
 import pytest
 
