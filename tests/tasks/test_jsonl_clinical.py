@@ -82,3 +82,12 @@ def test_runs_end_to_end_with_the_bad_files_as_errors(data, tmp_path, model):
     assert len(good) == 9 and all(s.metadata["image_views"] for s in good)
     if model == "dragonfly-tiny":
         assert all(s.visual_tokens for s in good)  # every view reached the model as an image
+
+
+def test_a_changed_view_changes_the_data_fingerprint(data):
+    from medharness.runner import data_fingerprint
+
+    samples = load(data)
+    other = {**samples, "ct": samples["ct"].model_copy(update={"images": [
+        samples["ct"].images[0].model_copy(update={"view": samples["ct-soft-tissue"].images[0].view})]})}
+    assert data_fingerprint(list(samples.values())) != data_fingerprint(list(other.values()))
