@@ -67,12 +67,18 @@ def image_hash(ref: ImageRef) -> str:
     key = (str(path), st.st_size, st.st_mtime_ns)
     if key not in _hash_cache:
         _hash_cache[key] = hashlib.sha256(image_bytes(ref)).hexdigest()
+    if ref.view is not None:  # one DICOM or NIfTI file, another frame or window: another image
+        return hashlib.sha256((_hash_cache[key] + ref.view.model_dump_json()).encode()).hexdigest()
     return _hash_cache[key]
 
 
 def open_image(ref: ImageRef) -> Image.Image:
     """Decode to an RGB PIL image, or raise ImageError with a reason fit for the run record."""
     raw = image_bytes(ref)
+    from medharness import clinical_images  # imported here: it imports this module
+
+    if clinical_images.is_clinical(ref.path):
+        return clinical_images.render(raw, ref)
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
         with Image.open(io.BytesIO(raw)) as img:

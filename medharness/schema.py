@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MODALITIES = (
     "ct", "mri", "xray", "ultrasound", "pathology", "gross", "fundus", "dermoscopy",
@@ -16,6 +16,24 @@ AnswerType = Literal["closed", "open"]
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class ClinicalView(Strict):
+    """Which 2-D view of a DICOM or NIfTI file to show, and its window (medharness.clinical_images).
+    Values of the wrong type are errors, never coerced; None = the file's own or the default."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    window_center: Optional[float] = None
+    window_width: Optional[float] = Field(default=None, gt=0)
+    frame: Optional[int] = Field(default=None, ge=0)  # DICOM multi-frame, or the volume of a 4-D NIfTI
+    slice: Optional[int] = Field(default=None, ge=0)  # NIfTI only
+    axis: Optional[Literal["axial", "coronal", "sagittal"]] = None  # NIfTI only
+
+    @model_validator(mode="after")
+    def _window_complete(self) -> "ClinicalView":
+        if (self.window_width is None) != (self.window_center is None):
+            raise ValueError("window_center and window_width go together: give both or neither")
+        return self
 
 
 class ImageRef(Strict):
@@ -29,6 +47,8 @@ class ImageRef(Strict):
     root: str = ""
     path: str = ""
     data: Optional[bytes] = None
+    # DICOM / NIfTI only: the view pinned at load (frame or slice, window); part of the image's hash.
+    view: Optional[ClinicalView] = None
 
     def describe(self) -> str:
         if self.data is not None:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from medharness.schema import GenerationSettings, Request, Sample, TaskCard
+from medharness.tasks.hub import hf_snapshot
 
 
 class TaskPlugin:
@@ -19,15 +20,23 @@ class TaskPlugin:
 
     def __init__(self, card: TaskCard) -> None:
         self.card = card
+        self.hub_commit: Optional[str] = None  # the hub commit actually read, once a snapshot is taken
+
+    def snapshot(self, patterns: list[str], docs: str) -> Path:
+        """The card's Hugging Face copy (see hf_snapshot), remembering the commit it was read at."""
+        root = hf_snapshot(self.card, patterns, docs)
+        self.hub_commit = root.name  # huggingface_hub names each snapshot folder by its commit
+        return root
 
     def load(self, data_dir: Optional[Path], split: str) -> Iterator[Sample]:
         raise NotImplementedError
 
     def data_source(self, data_dir: Optional[Path]) -> str:
-        """A description of where the data came from, recorded in run.json."""
+        """Where the data came from, recorded in run.json: the hub commit actually read (a card's
+        `main` resolves to a different commit as the dataset changes), or the local folder."""
         if data_dir is not None:
-            return str(data_dir)
-        return f"hf:{self.card.hf_dataset}@{self.card.hf_revision}"
+            return f"local folder {data_dir} (no hub revision: the files as found there)"
+        return f"hf:{self.card.hf_dataset}@{self.hub_commit or 'unknown commit'} (card revision {self.card.hf_revision})"
 
     def request(self, sample: Sample, generation: GenerationSettings) -> Request:
         """The default prompt: the card's template over the sample's fields. It never sees the

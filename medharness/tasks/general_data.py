@@ -17,7 +17,6 @@ from typing import Any, Iterator, Optional
 from medharness.errors import UserError
 from medharness.schema import ImageRef, Sample
 from medharness.tasks.base import TaskPlugin
-from medharness.tasks.hub import hf_snapshot
 
 Row = dict[str, Any]
 
@@ -101,7 +100,7 @@ class ParquetTask(TaskPlugin):
 
     def files_for(self, data_dir: Optional[Path], config: str, split: str) -> list[Path]:
         if data_dir is None:
-            data_dir = hf_snapshot(self.card, [f"{config}/{split}-*.parquet"], "docs/general-benchmarks.md")
+            data_dir = self.snapshot([f"{config}/{split}-*.parquet"], "docs/general-benchmarks.md")
         folder = Path(data_dir)
         if not folder.is_dir():
             raise UserError(f"data folder {folder} does not exist; pass the folder holding {config}/{split}-*.parquet")

@@ -42,7 +42,7 @@ class GqaTask(ParquetTask):
                 "semantic_type": types.get("semantic"),
                 "full_answer": row.get("fullAnswer"),
                 "modality": "natural",
-                "modality_source": "dataset",
+                "modality_source": "card",
             },
         )
 

@@ -1,22 +1,25 @@
 """`jsonl`: bring your own dataset. The folder holds `<split>.jsonl`, one object per line:
   {"id": "q1", "image": "imgs/a.png" | "images": [...], "question": "...",
    "answer": "..." | "answers": [...], "answer_type": "closed"|"open", "choices": [...],
-   "metadata": {"modality": "ct", ...}}
-Image paths are relative to the folder and may not leave it."""
+   "metadata": {"modality": "ct", ...}, "clinical": {"window_center": 40, "window_width": 400, ...}}
+Image paths are relative to the folder and may not leave it. DICOM and NIfTI images (.dcm,
+.nii, .nii.gz) are shown as one 2-D view: the card option `clinical` and the record's `clinical`
+(which wins) choose frame, slice, axis and window (medharness.clinical_images)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 from pydantic import ValidationError
 
 from medharness.cards import describe_validation_error
+from medharness.clinical_images import inspect, is_clinical
 from medharness.errors import UserError
 from medharness.images import ImageError, resolve_inside
 from medharness.registry import TASK_PLUGINS
-from medharness.schema import ImageRef, Sample
+from medharness.schema import ClinicalView, ImageRef, Sample
 from medharness.tasks.base import TaskPlugin
 
 
@@ -51,7 +54,40 @@ class JsonlTask(TaskPlugin):
                 resolve_inside(root, ref.path)
             except ImageError as exc:
                 return sample.model_copy(update={"error": str(exc)})
-        return sample
+        return self.pin_clinical_views(sample, row.get("clinical"), f"{path}:{number}")
+
+    def pin_clinical_views(self, sample: Sample, given: Any, where: str) -> Sample:
+        """Check each DICOM / NIfTI image now and pin the view every adapter will see; the view
+        shown is recorded in metadata `image_views`. A bad file is this sample's data error."""
+        card = self.card.options.get("clinical") or {}
+        if given is not None and not isinstance(given, dict):
+            raise UserError(f"{where}: clinical must be an object such as {{\"window_center\": 40, \"window_width\": 400}}")
+        settings = {**card, **(given or {})}
+        if given and "window_center" in given:
+            settings["window_width"] = given.get("window_width")
+        try:
+            view = ClinicalView(**settings)
+        except ValidationError as exc:
+            raise UserError(f"{where}: clinical settings ({describe_validation_error(exc)})") from None
+        source = "record" if given and "window_center" in given else "card"
+        clinical = [i for i, ref in enumerate(sample.images) if is_clinical(ref.path)]
+        if given and not clinical:
+            raise UserError(f"{where}: clinical settings apply to .dcm, .nii and .nii.gz images; this record has none")
+        images, views = list(sample.images), []
+        for i in clinical:
+            ref = images[i]
+            path = resolve_inside(ref.root, ref.path)
+            try:
+                if not path.is_file():
+                    raise ImageError(f"image not found: {path}")
+                pinned, shown = inspect(path, ref.path, view, source)
+            except ImageError as exc:
+                return sample.model_copy(update={"error": str(exc)})
+            images[i] = ref.model_copy(update={"view": pinned})
+            views.append(shown)
+        if not views:
+            return sample
+        return sample.model_copy(update={"images": images, "metadata": {**sample.metadata, "image_views": views}})
 
 
 TASK_PLUGINS.register("jsonl", JsonlTask)

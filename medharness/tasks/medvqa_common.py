@@ -16,7 +16,6 @@ from medharness.images import ImageError, resolve_inside
 from medharness.metrics.normalize import lmms_slake
 from medharness.schema import ImageRef, Sample
 from medharness.tasks.base import TaskPlugin
-from medharness.tasks.hub import hf_snapshot
 
 ANSWER_TYPE_DEFINITIONS = ("dataset", "yesno")
 DOCS = "docs/medical-vqa.md"
@@ -38,7 +37,7 @@ class MedVQAPlugin(TaskPlugin):
             if not root.is_dir():
                 raise UserError(f"data folder {str(root)!r} does not exist; pass the folder holding the {self.card.name} data")
         else:
-            root = hf_snapshot(self.card, self.hf_patterns(split), DOCS)
+            root = self.snapshot(self.hf_patterns(split), DOCS)
         for sample in self.read(root, split):
             yield with_answer_type(sample, definition)
 

@@ -89,7 +89,8 @@ class MultipleChoiceTask(ParquetTask):
     def modality(self, meta: dict[str, Any]) -> tuple[str, str]:
         mapping = self.option("modality_map")
         if not mapping:
-            return self.option("modality", "unknown"), "dataset"
+            # One label for the whole dataset, chosen by the card: ours, not the data's.
+            return self.option("modality", "unknown"), "card"
         raw = meta.get(self.option("modality_key", "image_type"))
         labels = {mapping.get(str(v)) for v in (raw if isinstance(raw, list) else [raw])}
         labels.discard(None)

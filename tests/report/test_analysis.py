@@ -45,6 +45,16 @@ def test_modality_tables_charts_and_derived_note(make_run, results, tmp_path):
     assert (ct["derived"], ct["value"], ct["n"], ct["small"]) == ("True", "0.75", "30", "False")
 
 
+def test_a_cards_constant_is_marked_like_a_derived_label(make_run, results, tmp_path):
+    rows = [sample(i, modality="natural", source="card") for i in range(2)] + [sample(2, modality="xray")]
+    make_run(model="mock", groups={"modality": {"natural": {"closed_accuracy": mv(0.5)},
+                                                "xray": {"closed_accuracy": mv(1.0)}}}, samples=rows)
+    analyze_modality(results, tmp_path, tasks=["vqarad"])
+    md = (tmp_path / "modality.md").read_text(encoding="utf-8")
+    assert "for 2 of 3 samples (natural: 2 of 2)" in md
+    assert "| natural (derived) |" in md and "| xray |" in md
+
+
 def test_best_ratio_and_ties():
     scores = [Score(0.5, low=0.4, high=0.6), Score(0.7, low=0.62, high=0.78), Score(0.65, low=0.55, high=0.75), Score(None)]
     assert best_ratio([0.25, 0.5, 0.75, 1.0], scores) == ([0.5], [0.75])
