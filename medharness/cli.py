@@ -191,6 +191,21 @@ def report(results: ResultsOpt = Path("results"), out: OutOpt = Path("reports"))
         console.print(f"wrote {path}")
 
 
+@app.command()
+def view(
+    task: TasksFilterOpt = None,
+    results: ResultsOpt = Path("results"),
+    out: Annotated[Path, typer.Option("--out", help="The page to write (a .html file, with one task) or the folder for one page per task.")] = Path("reports"),
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="The dataset's folder, when it moved since the run (default: the folder the run recorded).")] = None,
+) -> None:
+    """Sample explorer: one self-contained HTML page per task with images, answers and filters."""
+    from medharness.report.explorer import write_explorers
+
+    page = out if out.suffix.lower() in (".html", ".htm") else None
+    for path in write_explorers(results, out if page is None else out.parent, split_list(task) or None, page, data_dir):
+        console.print(f"wrote {path}")
+
+
 @analyze_app.command("modality")
 def analyze_modality(results: ResultsOpt = Path("results"), out: OutOpt = Path("reports"), task: TasksFilterOpt = None) -> None:
     """Per-modality, organ and question-type tables and charts with CIs, for every model."""

@@ -7,6 +7,7 @@ them (accuracy 0.774 -> 77.4; CIDEr 1.799 -> 179.9).
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal, Optional, Union
 
@@ -110,9 +111,29 @@ def cell_text(cell: Cell) -> str:
     return cell.text() if isinstance(cell, Score) else cell
 
 
+# Characters that are invisible or reorder text (bidirectional overrides, zero-width space, byte
+# order mark); shown escaped so a model's output cannot hide or disguise what it says.
+INVISIBLE = frozenset("\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff")
+
+
+def visible(text: str) -> str:
+    """Control characters, lone surrogates (text that was not valid Unicode) and invisible
+    characters written as escapes (\\x00, \\ud800, \\u202e); newlines and tabs are kept."""
+    out = []
+    for char in text:
+        if char in "\n\t":
+            out.append(char)
+        elif char in INVISIBLE or unicodedata.category(char) in ("Cc", "Cs"):
+            code = ord(char)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
 def md_escape(text: str) -> str:
     """Untrusted text as literal Markdown table/paragraph text."""
-    text = text.replace("\\", "\\\\").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = visible(text).replace("\\", "\\\\").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     for char in "`*|":
         text = text.replace(char, "\\" + char)
     text = " ".join(text.replace("](", "]\\(").split())

@@ -14,7 +14,7 @@ import hashlib
 import html
 
 from medharness.report.document import (
-    Bullets, Document, Figure, Heading, Paragraph, Row, Score, Table, points,
+    Bullets, Document, Figure, Heading, Paragraph, Row, Score, Table, points, visible,
 )
 
 STYLE = """
@@ -64,7 +64,7 @@ CSP = f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src
 
 
 def esc(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    return html.escape(visible(str(text)), quote=True)
 
 
 def render_html(doc: Document) -> str:
