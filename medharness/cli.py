@@ -137,11 +137,15 @@ def score(
 
 
 @app.command("list")
-def list_(what: Annotated[Optional[str], typer.Argument(help="tasks, models, metrics, adapters or formats (default: tasks and models).")] = None) -> None:
-    """What can be run: task cards with their metrics and sources, model cards, metrics."""
+def list_(
+    what: Annotated[Optional[str], typer.Argument(help="tasks, models, metrics, adapters, formats, or show NAME (default: tasks and models).")] = None,
+    name: Annotated[Optional[str], typer.Argument(help="With show: the task or model card to show in full.")] = None,
+    wide: Annotated[bool, typer.Option("--wide", help="Every column (metrics, sources, weights), wrapped.")] = False,
+) -> None:
+    """What can be run: one line per task and model card; `list show NAME` for one card in full."""
     from medharness.listing import print_listing
 
-    print_listing(what)
+    print_listing(what, name, wide)
 
 
 @app.command()

@@ -24,13 +24,14 @@ class Score:
     high: Optional[float] = None
     small: bool = False
     note: Optional[str] = None
+    href: Optional[str] = None  # the samples behind the number (an explorer page, pre-filtered)
 
     @classmethod
-    def of(cls, metric: Optional[MetricValue]) -> "Score":
+    def of(cls, metric: Optional[MetricValue], href: Optional[str] = None) -> "Score":
         if metric is None:
-            return cls(None)
+            return cls(None, href=href)
         low, high = metric.ci if metric.ci else (None, None)
-        return cls(metric.value, metric.n, low, high, metric.small, metric.note)
+        return cls(metric.value, metric.n, low, high, metric.small, metric.note, href)
 
     def text(self) -> str:
         if self.value is None:
@@ -48,7 +49,15 @@ class Score:
         return shown
 
 
-Cell = Union[str, Score]
+@dataclass(frozen=True)
+class Link:
+    """Text that links to a relative page (shown as plain text in Markdown)."""
+
+    text: str
+    href: str
+
+
+Cell = Union[str, Score, Link]
 
 
 @dataclass
@@ -108,6 +117,8 @@ KIND_MARK = {"measured": "", "random": " [random weights]", "reference": " [publ
 
 
 def cell_text(cell: Cell) -> str:
+    if isinstance(cell, Link):
+        return cell.text
     return cell.text() if isinstance(cell, Score) else cell
 
 
