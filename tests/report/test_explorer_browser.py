@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from medharness.report import explorer
 from medharness.report.explorer import write_explorers
 from medharness.report.runs import load_runs
 from tests.report.cdp import Browser
@@ -107,8 +108,10 @@ def test_every_filter_counts_what_the_samples_say(make_run, results, tmp_path, b
 
 
 @pytest.mark.browser
-def test_thumbnails_load_and_a_missing_image_says_why(make_run, results, tmp_path, browser):
+@pytest.mark.parametrize("inline_limit", [explorer.INLINE_LIMIT, 0], ids=["embedded", "sidecar"])
+def test_thumbnails_load_and_a_missing_image_says_why(make_run, results, tmp_path, browser, monkeypatch, inline_limit):
     make_two_systems(make_run, tmp_path / "data")
+    monkeypatch.setattr(explorer, "INLINE_LIMIT", inline_limit)
     [page] = write_explorers(results, tmp_path / "out")
     browser.open(page.resolve().as_uri())
     browser.wait_for("Array.prototype.every.call(document.images,function(i){return i.complete;})")
