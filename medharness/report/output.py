@@ -78,7 +78,7 @@ def csv_text(frame: pd.DataFrame) -> str:
     """The frame as CSV with every text cell safe to open in a spreadsheet."""
     safe = frame.copy()
     for column in safe.columns:
-        if safe[column].dtype == object:
+        if not (pd.api.types.is_numeric_dtype(safe[column]) or pd.api.types.is_bool_dtype(safe[column])):
             safe[column] = safe[column].map(neutral_cell)
     safe.columns = [neutral_cell(str(c)) for c in safe.columns]
-    return safe.to_csv(index=False)
+    return safe.to_csv(index=False, lineterminator="\r\n")  # RFC 4180; a cell holding \r is then quoted
