@@ -30,7 +30,8 @@ img.thumb{max-width:160px;max-height:160px;cursor:zoom-in;border:1px solid #ccc;
 #viewer img{max-width:95vw;max-height:95vh;background:#fff}
 """
 
-# The DOM attributes set on <html> (data-script-errors, data-report-ready, data-shown) are read
+# The DOM attributes set on <html> (data-script-errors, data-report-ready, data-ready-ms: milliseconds
+# from navigation to the first rendered page, data-shown) are read
 # back by the browser test and the load-time benchmark.
 SCRIPT = r"""
 (function(){
@@ -115,7 +116,8 @@ els.viewer=document.getElementById('viewer');els.big=document.getElementById('bi
 els.prev.addEventListener('click',function(){state.page-=1;render();});els.next.addEventListener('click',function(){state.page+=1;render();});}
 document.addEventListener('DOMContentLoaded',function(){D=JSON.parse(document.getElementById('explorer-data').textContent);
 D.samples.forEach(function(s,i){s.pos=i;});state=readHash();build();render();
-root.setAttribute('data-script-errors',String(errors));root.setAttribute('data-report-ready','1');});
+root.setAttribute('data-script-errors',String(errors));root.setAttribute('data-ready-ms',String(Math.round(performance.now())));
+root.setAttribute('data-report-ready','1');});
 })();
 """
 
