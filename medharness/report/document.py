@@ -123,13 +123,14 @@ def cell_text(cell: Cell) -> str:
 
 
 # Characters that are invisible or reorder text (bidirectional overrides, zero-width space, byte
-# order mark); shown escaped so a model's output cannot hide or disguise what it says.
-INVISIBLE = frozenset("\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff")
+# order mark), and U+FFFD, which stands where a decoder met bytes that were not valid text;
+# shown escaped so a model's output cannot hide or disguise what it says.
+INVISIBLE = frozenset("\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff\ufffd")
 
 
 def visible(text: str) -> str:
-    """Control characters, lone surrogates (text that was not valid Unicode) and invisible
-    characters written as escapes (\\x00, \\ud800, \\u202e); newlines and tabs are kept."""
+    """Control characters, lone surrogates and replacement characters (text that was not valid
+    Unicode) and invisible characters written as escapes (\\x00, \\ud800, \\u202e); newlines and tabs are kept."""
     out = []
     for char in text:
         if char in "\n\t":

@@ -20,7 +20,7 @@ h1{font-size:1.5em;margin:.2em 0}p.note{background:#f5f7fa;border-left:4px solid
 #pager{margin:.5em 0}#pager button{margin:0 .3em}
 table.samples{border-collapse:collapse;width:100%}table.samples>tbody>tr>td,table.samples>thead>tr>th{border:1px solid #d6d6d6;padding:.35em .5em;vertical-align:top;text-align:left}
 table.samples th{background:#f3f4f6}
-.q{white-space:pre-wrap;max-width:28em}.ans{white-space:pre-wrap;max-width:22em}.id{color:#666;font-size:.85em}
+.q{white-space:pre-wrap;max-width:28em;min-width:14em}.ans{white-space:pre-wrap;max-width:22em}.id{color:#666;font-size:.85em}
 .meta{font-size:.85em;color:#444}.meta span{display:block}.sc{font-size:.82em;color:#555;display:block}
 .correct{background:#eaf7ea}.wrong{background:#fdecea}.partly{background:#fff8e0}.model_error{background:#f3e5f5}.data_error{background:#eeeeee;color:#555}
 .tag{display:inline-block;font-size:.75em;border-radius:3px;padding:0 .35em;background:#555;color:#fff;margin-right:.3em}
@@ -97,7 +97,8 @@ if(a.o==='model_error'){td.appendChild(el('span','tag','model error'));td.append
 td.appendChild(el('div',null,a.t));Object.keys(a.s).forEach(function(m){td.appendChild(el('span','sc',m+' '+fmt(a.s[m])));});tr.appendChild(td);});
 body.appendChild(tr);});els.tbody.textContent='';els.tbody.appendChild(body);}
 function control(label,node){var l=el('label',null,label);l.appendChild(node);els.controls.appendChild(l);return node;}
-function select(label,options,value,onchange){var s=el('select');options.forEach(function(o){var op=el('option',null,o[1]);op.value=o[0];s.appendChild(op);});
+function select(label,options,value,onchange){var s=el('select');
+if(value&&!options.some(function(o){return o[0]===value;}))options=options.concat([[value,value+' (none here)']]);options.forEach(function(o){var op=el('option',null,o[1]);op.value=o[0];s.appendChild(op);});
 s.value=value||'';s.addEventListener('change',function(){onchange(s.value);state.page=1;render();});return control(label,s);}
 function build(){els.controls=document.getElementById('controls');
 D.keys.forEach(function(k){var opts=[['','all']].concat(k.values.map(function(v){return [v[0],v[0]+' ('+v[1]+')'];}));

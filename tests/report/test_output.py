@@ -26,6 +26,7 @@ VISIBLE_CASES = [
     ("bell\x07 escape\x1b[31m", "bell\\x07 escape\\x1b[31m"),
     ("del\x7f c1\x85", "del\\x7f c1\\x85"),
     ("lone \ud800 surrogate", "lone \\ud800 surrogate"),
+    ("bad bytes \ufffd\ufffd", "bad bytes \\ufffd\\ufffd"),
     ("bidi \u202eevil\u202c", "bidi \\u202eevil\\u202c"),
     ("zero\u200bwidth \ufeffbom", "zero\\u200bwidth \\ufeffbom"),
     ("lines\nand\ttabs stay", "lines\nand\ttabs stay"),
