@@ -3,10 +3,13 @@ details behind --wide and `list show NAME`."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from medharness.cards import card_paths
-from medharness.listing import natural_key
+from medharness.errors import UserError
+from medharness.listing import natural_key, print_listing
 from tests.core.helpers import cli
 
 NARROW = {"COLUMNS": "80"}
@@ -53,10 +56,15 @@ def test_show_prints_one_card_in_full():
 
 @pytest.mark.parametrize("args, message", [
     (("show", "vqarda"), "unknown card 'vqarda'; did you mean 'vqarad'"),
-    (("show",), "needs a task or model card name"),
+    (("show", None), "needs a task or model card name"),
     (("tasks", "vqarad"), "takes no name"),
 ])
-def test_listing_mistakes_are_one_line(args, message):
-    done = cli("list", *args, env=NARROW)
+def test_listing_mistakes_are_user_errors(args, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        print_listing(*args)
+
+
+def test_a_listing_mistake_is_one_line_on_the_command_line():
+    done = cli("list", "show", "vqarda", env=NARROW)
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert message in " ".join(done.stderr.split())
+    assert " ".join(done.stderr.split()).startswith("error: unknown card 'vqarda'")
