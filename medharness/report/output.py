@@ -15,6 +15,8 @@ from typing import Union
 
 import pandas as pd
 
+from medharness.results import disk_space
+
 TEMP_SUFFIX = ".partial"
 TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)" + re.escape(TEMP_SUFFIX) + "$")
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
@@ -26,12 +28,13 @@ def temp_path(path: Path) -> Path:
 
 
 def write_file(path: Path, content: Union[str, bytes]) -> Path:
-    """Write `content` to `path` through a same-folder temporary file and a rename."""
+    """Write `content` to `path` through a same-folder temporary file and a rename; a full disk
+    is one line (the previous file stays)."""
     path = Path(path)
     tmp = temp_path(path)
     data = content.encode("utf-8") if isinstance(content, str) else content
     try:
-        with open(tmp, "wb") as handle:
+        with disk_space(path), open(tmp, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())

@@ -13,6 +13,7 @@ import textwrap
 import pandas as pd
 import pytest
 
+from medharness.errors import UserError
 from medharness.report.analysis import analyze_modality
 from medharness.report.document import md_escape, visible
 from medharness.report.leaderboard import write_leaderboard
@@ -83,14 +84,14 @@ def test_stale_temp_files_of_dead_writers_are_removed_and_live_ones_kept(tmp_pat
     assert live.exists() and other.exists() and not stale.exists()
 
 
-def test_a_failed_write_leaves_the_previous_file_and_no_temp(tmp_path, monkeypatch):
+def test_a_full_disk_is_one_line_and_leaves_the_previous_file_and_no_temp(tmp_path, monkeypatch):
     target = write_file(tmp_path / "report.html", "old complete report")
 
     def broken(*args):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", broken)
-    with pytest.raises(OSError):
+    with pytest.raises(UserError, match=r"^disk full while writing .*report.html; free space and run the same command again$"):
         write_file(target, "new report")
     assert target.read_text() == "old complete report" and os.listdir(tmp_path) == ["report.html"]
 
