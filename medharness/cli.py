@@ -137,11 +137,15 @@ def score(
 
 
 @app.command("list")
-def list_(what: Annotated[Optional[str], typer.Argument(help="tasks, models, metrics, adapters or formats (default: tasks and models).")] = None) -> None:
-    """What can be run: task cards with their metrics and sources, model cards, metrics."""
+def list_(
+    what: Annotated[Optional[str], typer.Argument(help="tasks, models, metrics, adapters, formats, or show NAME (default: tasks and models).")] = None,
+    name: Annotated[Optional[str], typer.Argument(help="With show: the task or model card to show in full.")] = None,
+    wide: Annotated[bool, typer.Option("--wide", help="Every column (metrics, sources, weights), wrapped.")] = False,
+) -> None:
+    """What can be run: one line per task and model card; `list show NAME` for one card in full."""
     from medharness.listing import print_listing
 
-    print_listing(what)
+    print_listing(what, name, wide)
 
 
 @app.command()
@@ -188,6 +192,21 @@ def report(results: ResultsOpt = Path("results"), out: OutOpt = Path("reports"))
     from medharness.report.leaderboard import write_leaderboard
 
     for path in write_leaderboard(results, out):
+        console.print(f"wrote {path}")
+
+
+@app.command()
+def view(
+    task: TasksFilterOpt = None,
+    results: ResultsOpt = Path("results"),
+    out: Annotated[Path, typer.Option("--out", help="The page to write (a .html file, with one task) or the folder for one page per task.")] = Path("reports"),
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="The dataset's folder, when it moved since the run (default: the folder the run recorded).")] = None,
+) -> None:
+    """Sample explorer: one self-contained HTML page per task with images, answers and filters."""
+    from medharness.report.explorer import write_explorers
+
+    page = out if out.suffix.lower() in (".html", ".htm") else None
+    for path in write_explorers(results, out if page is None else out.parent, split_list(task) or None, page, data_dir):
         console.print(f"wrote {path}")
 
 

@@ -1,7 +1,7 @@
 """`medharness demo`: the whole path offline on generated data: fixtures in the datasets' real
 layouts, baselines and a tiny random-weight Dragonfly (with a selection-ratio sweep) on the
 three medical VQA tasks, a captioning task and POPE (general images, for the biomedical versus
-general comparison), then the leaderboard and both studies."""
+general comparison), then the leaderboard, both studies and the sample explorer pages."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ RATIOS: dict[str, list[Optional[float]]] = {"dragonfly-tiny": [0.25, 0.5, 1.0]}
 
 def run_demo(data: Path, results: Path, out: Path) -> list[Path]:
     from medharness.report.analysis import analyze_modality, analyze_selection
+    from medharness.report.explorer import write_explorers
     from medharness.report.leaderboard import write_leaderboard
 
     console.print(f"[bold]medharness demo[/bold]: generated data in {data}, runs in {results}, reports in {out}")
@@ -39,7 +40,8 @@ def run_demo(data: Path, results: Path, out: Path) -> list[Path]:
                 with progress_bar(f"{task} / {model}") as hook:
                     run_dir, record = execute(config, progress=hook)
                 print_summary(str(run_dir), record)
-    written = [*write_leaderboard(results, out), *analyze_modality(results, out), *analyze_selection(results, out)]
+    written = [*write_leaderboard(results, out), *analyze_modality(results, out), *analyze_selection(results, out),
+               *write_explorers(results, out)]
     console.print("\n[bold]Reports[/bold] (open the .html files in a browser):")
     for path in written:
         console.print(f"  {path}")

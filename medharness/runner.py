@@ -183,8 +183,20 @@ def new_run_dir(results_dir: Path, spec: RunSpec, spec_hash: str, locks: ExitSta
     return run_dir, record
 
 
+def image_names(sample: Sample, data_dir: Optional[Path]) -> list[str]:
+    """Each image's path relative to the data folder (as recorded in samples.jsonl)."""
+    names = []
+    for ref in sample.images:
+        if ref.data is not None or not ref.root or data_dir is None:
+            names.append(ref.path)
+        else:
+            names.append(os.path.relpath(os.path.join(ref.root, ref.path), data_dir).replace(os.sep, "/"))
+    return names
+
+
 def score_sample(
-    sample: Sample, request: Optional[Request], prediction: Prediction, metrics: Sequence[Metric], cached: bool
+    sample: Sample, request: Optional[Request], prediction: Prediction, metrics: Sequence[Metric], cached: bool,
+    data_dir: Optional[Path] = None,
 ) -> SampleResult:
     """Errors are scored as an empty answer: wrong, counted, never dropped."""
     text = "" if prediction.error else prediction.text
@@ -192,7 +204,7 @@ def score_sample(
     return SampleResult(
         id=sample.id, prompt=prompt, prediction=text, references=sample.references,
         answer_type=sample.answer_type, choices=sample.choices, metadata=sample.metadata,
-        scores={m.name: m.per_sample(text, sample) for m in metrics if m.per_sample is not None},
+        images=image_names(sample, data_dir), scores={m.name: m.per_sample(text, sample) for m in metrics if m.per_sample is not None},
         error=prediction.error, cached=cached, input_tokens=prediction.input_tokens,
         visual_tokens=prediction.visual_tokens, output_tokens=prediction.output_tokens,
         seconds=prediction.seconds, extra=prediction.extra,
@@ -260,7 +272,7 @@ class BatchEvaluator:
                 pred, cached = fresh[s.id], False
             else:
                 pred, cached = plan.hits[plan.keys[s.id]].model_copy(update={"sample_id": s.id}), True
-            out.append(score_sample(s, plan.requests.get(s.id), pred, self.p.metrics, cached))
+            out.append(score_sample(s, plan.requests.get(s.id), pred, self.p.metrics, cached, self.p.data_dir))
         self.batch_score(out)
         return out
 

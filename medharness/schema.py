@@ -133,6 +133,10 @@ class SampleResult(Strict):
     answer_type: Optional[AnswerType] = None
     choices: Optional[list[str]] = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    # The sample's image files, relative to the run's data folder (spec.data_source), so the
+    # explorer can show them; an image held in memory (a parquet or zip copy) is recorded by its
+    # name. Rows written before this field existed read as [].
+    images: list[str] = Field(default_factory=list)
     scores: dict[str, Optional[float]] = Field(default_factory=dict)
     error: Optional[str] = None
     cached: bool = False

@@ -12,8 +12,9 @@ from typing import Optional
 import pandas as pd
 
 from medharness.errors import UserError
-from medharness.report.document import Document, Figure, Heading, Paragraph, Row, Score, Table
+from medharness.report.document import Document, Figure, Heading, Link, Paragraph, Row, Score, Table
 from medharness.report.labels import evaluation_labels, format_setting, run_labels
+from medharness.report.links import explorer_href
 from medharness.report.plots import bar_chart, selection_chart
 from medharness.report.runs import Evaluation, Run, RunSet, System, load_runs
 from medharness.report.sections import VALUES_NOTE, provenance_blocks, sample_warnings, write_outputs
@@ -117,9 +118,11 @@ def modality_blocks(evaluation: Evaluation, label: str, members: list[Run], reco
         def shown(value: str) -> str:
             return f"{value} (derived)" if key == MODALITY and value in derived else value
 
-        series = {systems[r.run_id]: [Score.of(r.record.metrics.groups.get(key, {}).get(v, {}).get(evaluation.headline))
+        series = {systems[r.run_id]: [Score.of(r.record.metrics.groups.get(key, {}).get(v, {}).get(evaluation.headline),
+                                               explorer_href(label, {f"g.{key}": v, "run": r.run_id}))
                                       for v in values] for r in members}
-        rows = [Row([shown(v)] + [series[systems[r.run_id]][i] for r in members]) for i, v in enumerate(values)]
+        rows = [Row([Link(shown(v), explorer_href(label, {f"g.{key}": v}))] + [series[systems[r.run_id]][i] for r in members])
+                for i, v in enumerate(values)]
         blocks += [Heading(f"{label}: by {key}", 3),
                    Table([key] + [systems[r.run_id] for r in members], rows,
                          caption=f"{evaluation.headline} per {key}; columns: models and settings.")]
