@@ -6,3 +6,11 @@ class UserError(Exception):
 
     The message is one line that says what is wrong and what to do.
     """
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a run; says how far it got (finished samples are kept for the resume)."""
+
+    def __init__(self, done: int | None, total: int | None) -> None:
+        where = f" after {done} of {total} samples" if total is not None else " before the first sample"
+        super().__init__(f"interrupted{where}; run the same command again to resume")

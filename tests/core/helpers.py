@@ -26,7 +26,10 @@ def model_card(path: Path, **fields) -> Path:
 
 
 def cli(*args: str, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    # The checkout first, then the caller's path (so a test run against other installed versions
+    # of typer/click, put on PYTHONPATH, reaches the subprocess too).
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    full_env = {**os.environ, "PYTHONPATH": path, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "medharness", *args], capture_output=True, text=True,
         timeout=timeout, env=full_env, cwd=REPO,

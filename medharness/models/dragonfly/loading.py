@@ -43,7 +43,7 @@ def hub_snapshot(repo_id: str, revision: Optional[str]) -> Path:
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
         raise UserError(
             f"weights {repo_id!r} are not downloaded and the hub is offline; run "
-            f"`huggingface-cli download {repo_id}` while online, or set `weights:` to a local checkpoint folder"
+            f"`hf download {repo_id}` while online, or set `weights:` to a local checkpoint folder"
         )
     try:
         return Path(snapshot_download(repo_id, revision=revision, allow_patterns=list(WEIGHT_PATTERNS)))

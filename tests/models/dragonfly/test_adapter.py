@@ -114,7 +114,7 @@ def test_missing_hub_weights_offline_is_one_line(monkeypatch, tmp_path):
     bad = ModelCard(name="dragonfly-med", adapter="dragonfly", weights="togethercomputer/Llama-3.1-8B-Dragonfly-Med-v2")
     with pytest.raises(UserError) as err:
         DragonflyAdapter(bad)
-    assert "huggingface-cli download togethercomputer/Llama-3.1-8B-Dragonfly-Med-v2" in str(err.value)
+    assert "hf download togethercomputer/Llama-3.1-8B-Dragonfly-Med-v2" in str(err.value)
     assert "\n" not in str(err.value)
 
 
