@@ -6,8 +6,9 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import TYPE_CHECKING, ClassVar, Optional, Sequence
 
+from medharness.cards import CardOptions, parse_options
 from medharness.schema import ModelCard, Prediction, Request, Sample
 
 if TYPE_CHECKING:
@@ -23,8 +24,16 @@ class ModelAdapter(ABC):
     run stops with that message).
     """
 
+    Options: ClassVar[type[CardOptions]] = CardOptions  # the card options this adapter reads
+
     def __init__(self, card: ModelCard) -> None:
         self.card = card
+        self.options = self.check_card(card)
+
+    @classmethod
+    def check_card(cls, card: ModelCard) -> CardOptions:
+        """The card's options as this adapter declares them (checked by `validate` too)."""
+        return parse_options(f"model card {card.name!r} (adapter {card.adapter})", card.options, cls.Options)
 
     def prepare(self, task: "TaskPlugin", data_dir: Optional[Path], samples: Sequence[Sample]) -> None:
         """Called once before the first batch with the samples being evaluated. Baselines read
