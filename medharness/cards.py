@@ -71,6 +71,8 @@ def card_paths(kind: str) -> dict[str, Path]:
 
 def read_card(path: Path) -> dict[str, Any]:
     """The card's mapping as YAML gives it; any problem is one line naming the file."""
+    if path.exists() and not path.is_file():  # a FIFO or device would block the read
+        raise UserError(f"{path}: not a regular file")
     try:
         with open(path, "rb") as f:
             raw = f.read(MAX_CARD_BYTES + 1)

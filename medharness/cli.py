@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -12,7 +13,7 @@ import typer
 from rich.text import Text
 
 from medharness.console import console, print_summary, progress_bar
-from medharness.errors import Interrupted, UserError
+from medharness.errors import Interrupted, SkippedWarning, UserError
 
 if TYPE_CHECKING:
     from medharness.runner import RunConfig
@@ -227,7 +228,19 @@ def analyze_selection(results: ResultsOpt = Path("results"), out: OutOpt = Path(
         console.print(f"wrote {path}")
 
 
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001 - warnings' signature
+    """A SkippedWarning is one `warning:` line; other warnings keep Python's own format."""
+    if issubclass(category, SkippedWarning):
+        console.print(Text.assemble(("warning:", "yellow"), f" {message}"), soft_wrap=True)
+    else:
+        python_show_warning(message, category, filename, lineno, file, line)
+
+
+python_show_warning = warnings.showwarning
+
+
 def main(argv: Optional[list[str]] = None) -> None:
+    warnings.showwarning = show_warning
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     if debug:

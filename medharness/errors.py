@@ -14,3 +14,8 @@ class Interrupted(Exception):
     def __init__(self, done: int | None, total: int | None) -> None:
         where = f" after {done} of {total} samples" if total is not None else " before the first sample"
         super().__init__(f"interrupted{where}; run the same command again to resume")
+
+
+class SkippedWarning(UserWarning):
+    """Something unreadable was left out (lines of a samples file, a run folder); the CLI shows
+    it as one `warning:` line with the count, and the work goes on without it."""
