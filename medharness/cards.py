@@ -135,7 +135,8 @@ def describe_validation_error(exc: ValidationError, known: Optional[Iterable[str
     if first["type"] == "missing":
         return f"missing required {what} {where!r}"
     more = f" (and {len(exc.errors()) - 1} more problems)" if len(exc.errors()) > 1 else ""
-    return f"{what} {where!r}: {first['msg']}{more}"
+    message = first["msg"].removeprefix("Value error, ")  # our validators' own text
+    return f"{what} {where!r}: {message}{more}"
 
 
 def parse_options(owner: str, options: dict[str, Any], schema: type[O]) -> O:
