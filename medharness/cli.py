@@ -7,7 +7,7 @@ import sys
 import traceback
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional, TextIO
 
 import typer
 from rich.text import Text
@@ -228,15 +228,16 @@ def analyze_selection(results: ResultsOpt = Path("results"), out: OutOpt = Path(
         console.print(f"wrote {path}")
 
 
-def show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001 - warnings' signature
+python_show_warning = warnings.showwarning
+
+
+def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: Optional[TextIO] = None, line: Optional[str] = None) -> None:
     """A SkippedWarning is one `warning:` line; other warnings keep Python's own format."""
     if issubclass(category, SkippedWarning):
         console.print(Text.assemble(("warning:", "yellow"), f" {message}"), soft_wrap=True)
     else:
         python_show_warning(message, category, filename, lineno, file, line)
-
-
-python_show_warning = warnings.showwarning
 
 
 def main(argv: Optional[list[str]] = None) -> None:

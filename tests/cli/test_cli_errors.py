@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.core.helpers import REPO, cli, jsonl_fixture, model_card
+from tests.core.helpers import REPO, cli, jsonl_fixture, model_card, only_error_line
 
 
 @pytest.fixture(scope="module")
@@ -44,18 +44,10 @@ USAGE_MISTAKES = {
 }
 
 
-def only_line(proc) -> str:
-    """The single stderr line of a user mistake: exit code 2, no traceback."""
-    assert proc.returncode == 2, (proc.returncode, proc.stderr)
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    return lines[0]
-
-
 @pytest.mark.parametrize("case", USAGE_MISTAKES)
 def test_usage_mistake_is_one_line(case):
     args, expected = USAGE_MISTAKES[case]
-    line = only_line(cli(*args, timeout=30))
+    line = only_error_line(cli(*args, timeout=30))
     assert expected.lower() in line.lower() and "--help" in line  # click's wording varies in case only
 
 

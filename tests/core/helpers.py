@@ -36,6 +36,14 @@ def cli(*args: str, timeout: float = 120, env: dict | None = None) -> subprocess
     )
 
 
+def only_error_line(proc: subprocess.CompletedProcess) -> str:
+    """The one stderr line of a user mistake: exit code 2, no traceback, nothing else printed."""
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, (proc.returncode, proc.stderr[-2000:])
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr[-2000:]
+    return lines[0]
+
+
 def run_dirs(results: Path) -> list[Path]:
     return sorted(p for p in results.iterdir() if (p / "run.json").exists())
 

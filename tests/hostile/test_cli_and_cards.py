@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.core.helpers import cli, jsonl_fixture
+from tests.core.helpers import cli, jsonl_fixture, only_error_line
 
 TIMEOUT = 20  # seconds; an alias bomb or a FIFO that is read would never finish within it
 
@@ -59,13 +59,6 @@ BAD_CARDS: dict[str, tuple[str | bytes, str]] = {
 }
 
 
-def only_line(proc) -> str:
-    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
-    lines = proc.stderr.strip().splitlines()
-    assert "Traceback" not in proc.stderr and len(lines) == 1 and lines[0].startswith("error: "), proc.stderr[-2000:]
-    return lines[0]
-
-
 def write(path: Path, content: str | bytes) -> Path:
     if isinstance(content, bytes):
         path.write_bytes(content)
@@ -95,7 +88,7 @@ def test_every_bad_card_is_one_line_at_validate(tmp_path):
                                   "option of the wrong type", "deeply nested"])
 def test_bad_model_card_stops_a_run_with_one_line(name, data, tmp_path):
     card = write(tmp_path / "bad.yaml", BAD_CARDS[name][0])
-    line = only_line(cli("run", "-t", "custom-jsonl", "-m", str(card), "--data-dir", str(data),
+    line = only_error_line(cli("run", "-t", "custom-jsonl", "-m", str(card), "--data-dir", str(data),
                          "--results", str(tmp_path / "results"), timeout=TIMEOUT))
     assert str(card) in line or "'bad'" in line
     assert BAD_CARDS[name][1] in line
@@ -104,14 +97,14 @@ def test_bad_model_card_stops_a_run_with_one_line(name, data, tmp_path):
 
 def test_unknown_option_is_caught_at_run_before_any_data_is_read(tmp_path):
     card = write(tmp_path / "slow.yaml", "adapter: mock\noptions: {delai: 0.1}\n")
-    line = only_line(cli("run", "-t", "custom-jsonl", "-m", str(card), "--data-dir", str(tmp_path / "no-data"),
+    line = only_error_line(cli("run", "-t", "custom-jsonl", "-m", str(card), "--data-dir", str(tmp_path / "no-data"),
                          timeout=TIMEOUT))
     assert line == "error: model card 'slow' (adapter mock): unknown option 'delai'; did you mean 'delay'? (see docs/cards.md)"
 
 
 def test_task_card_prompt_field_is_checked_at_run(data, tmp_path):
     card = write(tmp_path / "leaky.yaml", TASK + "prompt: 'Q: {question} A: {answer}'\n")
-    line = only_line(cli("run", "-t", str(card), "-m", "mock", "--data-dir", str(data),
+    line = only_error_line(cli("run", "-t", str(card), "-m", "mock", "--data-dir", str(data),
                          "--results", str(tmp_path / "results"), timeout=TIMEOUT))
     assert "prompt field {answer} is not one format 'jsonl' fills in (it has: {question}, {choices})" in line
 
@@ -119,7 +112,7 @@ def test_task_card_prompt_field_is_checked_at_run(data, tmp_path):
 def test_card_that_is_a_fifo_does_not_hang(tmp_path):
     fifo = tmp_path / "pipe.yaml"
     os.mkfifo(fifo)
-    assert "not a regular file" in only_line(cli("run", "-t", "custom-jsonl", "-m", str(fifo), timeout=TIMEOUT))
+    assert "not a regular file" in only_error_line(cli("run", "-t", "custom-jsonl", "-m", str(fifo), timeout=TIMEOUT))
 
 
 def test_validate_decides_the_kind_by_content_not_folder(tmp_path):

@@ -119,7 +119,7 @@ def test_missing_hub_weights_offline_is_one_line(monkeypatch, tmp_path):
 
 
 def test_bad_tiny_option(tmp_path):
-    with pytest.raises(UserError, match="options.tiny must be gen1 or gen2"):
+    with pytest.raises(UserError, match="option .tiny.: Input should be .gen1. or .gen2."):
         DragonflyAdapter(card("gen3"))
 
 
