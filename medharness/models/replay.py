@@ -6,16 +6,13 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import Sequence
 
 from medharness.cards import CardOptions
 from medharness.errors import UserError
 from medharness.models.base import ModelAdapter
 from medharness.registry import ADAPTERS
-from medharness.schema import ModelCard, Prediction, Request, Sample
-
-if TYPE_CHECKING:
-    from medharness.tasks.base import TaskPlugin
+from medharness.schema import ModelCard, Prediction, Question, Request, Sample
 
 SHOW = 5  # ids listed in a message
 
@@ -73,15 +70,15 @@ class ReplayAdapter(ModelAdapter):
         self.predictions, self.duplicates = read_predictions(self.path)
         self.problems: list[str] = []
 
-    def prepare(self, task: "TaskPlugin", data_dir: Optional[Path], samples: Sequence[Sample]) -> None:
-        expected = [s.id for s in samples]
+    def prepare(self, train: Sequence[Sample], evaluated: Sequence[Question]) -> None:
+        expected = [s.id for s in evaluated]
         known = set(expected)
         unknown = [i for i in self.predictions if i not in known]
         missing = [i for i in expected if i not in self.predictions]
         if self.duplicates:
             self.problems.append(f"{len(self.duplicates)} duplicate ids (first kept): {id_list(self.duplicates)}")
         if unknown:
-            self.problems.append(f"{len(unknown)} ids not among the evaluated samples of {task.card.name} (ignored): {id_list(unknown)}")
+            self.problems.append(f"{len(unknown)} ids not among the evaluated samples (ignored): {id_list(unknown)}")
         if missing:
             self.problems.append(f"{len(missing)} samples without a prediction (scored as wrong): {id_list(missing)}")
         for problem in self.problems:
