@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 from medharness.cards import CardOptions
 from medharness.errors import UserError
