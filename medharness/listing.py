@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.text import Text
 from rich.table import Table
 
-from medharness.cards import card_paths, parse_card
+from medharness.cards import card_paths, parse_any_card, parse_card
 from medharness.console import stdout
 from medharness.errors import UserError
 from medharness.registry import ADAPTERS, METRICS, TASK_PLUGINS, unknown_name_message
@@ -150,18 +150,17 @@ def validate_cards(paths: list[Path]) -> list[str]:
         paths = [*card_paths("tasks").values(), *card_paths("models").values()]
     problems = []
     for path in paths:
-        schema = ModelCard if path.parent.name == "models" else TaskCard
         try:
-            card = parse_card(path, schema)
+            card = parse_any_card(path)
             if isinstance(card, TaskCard):
-                TASK_PLUGINS.get(card.format)
+                TASK_PLUGINS.get(card.format).check_card(card)
                 outputs = {o for m in card.metrics for o in METRICS.get(m).output_names()}
                 if card.headline and card.headline not in outputs:
                     raise UserError(f"headline {card.headline!r} is not one of its metrics' outputs")
                 if card.split not in card.splits:
                     raise UserError(f"split {card.split!r} is not in splits {card.splits}")
             else:
-                ADAPTERS.get(card.adapter)
+                ADAPTERS.get(card.adapter).check_card(card)
         except UserError as exc:
             problems.append(str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}")
     return problems

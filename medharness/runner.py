@@ -103,7 +103,7 @@ def prepare(config: RunConfig) -> Prepared:
     task_card = load_task_card(config.task)
     model_card = config.model_card or load_model_card(config.model)
     plugin = TASK_PLUGINS.get(task_card.format)(task_card)
-    ADAPTERS.get(model_card.adapter)  # unknown adapter: fail before loading any data
+    ADAPTERS.get(model_card.adapter).check_card(model_card)  # unknown adapter or option: fail before loading any data
     metrics = [METRICS.get(name) for name in task_card.metrics]
     split = config.split or task_card.split
     if split not in task_card.splits:

@@ -3,9 +3,10 @@ scored results and the run record written to results/."""
 
 from __future__ import annotations
 
+import string
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 MODALITIES = (
     "ct", "mri", "xray", "ultrasound", "pathology", "gross", "fundus", "dermoscopy",
@@ -36,6 +37,31 @@ class ClinicalView(Strict):
         return self
 
 
+class CardModel(BaseModel):
+    """What a card (or its generation settings) holds: unknown keys rejected, and a value of
+    the wrong type is an error, never coerced ("8" is not 8, 1 is not true)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def template_fields(template: str) -> list[str]:
+    """The field names of a prompt template. Only plain `{name}` fields are allowed: no
+    attribute or index access, conversion or format spec, so str.format can only insert text."""
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ValueError(f"prompt template: {exc} (write a literal brace as {{{{ or }}}})") from None
+    names = []
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if not name.isidentifier() or spec or conversion:
+            raise ValueError(f"prompt field {{{name}{'!' + conversion if conversion else ''}{':' + spec if spec else ''}}} "
+                             "is not a plain {name} field (no attribute, index, conversion or format spec)")
+        names.append(name)
+    return names
+
+
 class ImageRef(Strict):
     """A lazy reference to one image; `medharness.images` opens and hashes it.
 
@@ -56,13 +82,13 @@ class ImageRef(Strict):
         return self.path
 
 
-class GenerationSettings(Strict):
-    max_new_tokens: int = 64
-    temperature: float = 0.0
-    top_p: float = 1.0
+class GenerationSettings(CardModel):
+    max_new_tokens: int = Field(64, ge=1)
+    temperature: float = Field(0.0, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
     stop: list[str] = Field(default_factory=list)
     # Dragonfly zoom-in selection ratio; None = the model generation's default.
-    selection_ratio: Optional[float] = None
+    selection_ratio: Optional[float] = Field(None, gt=0, le=1)
 
 
 class Sample(Strict):
@@ -201,7 +227,7 @@ class RunRecord(Strict):
     warnings: list[str] = Field(default_factory=list)
 
 
-class TaskCard(Strict):
+class TaskCard(CardModel):
     """tasks/<name>.yaml: which data and settings; the plugin (`format`) says how to read it."""
 
     name: str
@@ -219,13 +245,19 @@ class TaskCard(Strict):
     metrics: list[str] = Field(default_factory=list)
     headline: Optional[str] = None
     group_by: list[str] = Field(default_factory=list)
-    min_group_size: int = 30
+    min_group_size: int = Field(30, ge=1)
     answer_type_definition: Optional[str] = None
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)  # checked against the plugin's Options
+
+    @field_validator("prompt")
+    @classmethod
+    def plain_fields_only(cls, prompt: str) -> str:
+        template_fields(prompt)  # which names exist is the plugin's to say (TaskPlugin.prompt_fields)
+        return prompt
 
 
-class ModelCard(Strict):
+class ModelCard(CardModel):
     """models/<name>.yaml: which adapter, which weights, which settings."""
 
     name: str
@@ -235,7 +267,17 @@ class ModelCard(Strict):
     revision: Optional[str] = None
     dtype: str = "auto"
     device: str = "auto"
-    batch_size: int = 8
+    batch_size: int = Field(8, ge=1)
     random_weights: bool = False
-    generation: dict[str, Any] = Field(default_factory=dict)
-    options: dict[str, Any] = Field(default_factory=dict)
+    generation: dict[str, Any] = Field(default_factory=dict)  # overrides; keys of GenerationSettings
+    options: dict[str, Any] = Field(default_factory=dict)  # checked against the adapter's Options
+
+    @field_validator("generation")
+    @classmethod
+    def known_generation_settings(cls, generation: dict[str, Any]) -> dict[str, Any]:
+        try:
+            GenerationSettings.model_validate(generation)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ValueError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        return generation

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
+from medharness.cards import CardOptions
 from medharness.errors import UserError
 from medharness.models.base import ModelAdapter
 from medharness.registry import ADAPTERS
@@ -50,17 +51,22 @@ def id_list(ids: list[str]) -> str:
     return shown + (f", ... ({len(ids) - SHOW} more)" if len(ids) > SHOW else "")
 
 
-class ReplayAdapter(ModelAdapter):
-    """Options: `path` (the JSONL file). Missing ids become errors, scored as wrong."""
+class ReplayOptions(CardOptions):
+    path: Optional[str] = None  # the JSONL predictions file
 
+
+class ReplayAdapter(ModelAdapter):
+    """Missing ids become errors, scored as wrong."""
+
+    Options = ReplayOptions
     needs_images = False
     use_cache = False
 
     def __init__(self, card: ModelCard) -> None:
         super().__init__(card)
-        if "path" not in card.options:
+        if self.options.path is None:
             raise UserError(f"model card {card.name!r}: the replay adapter needs options.path (a JSONL predictions file)")
-        self.path = Path(card.options["path"])
+        self.path = Path(self.options.path)
         self.predictions, self.duplicates = read_predictions(self.path)
         self.problems: list[str] = []
 

@@ -19,14 +19,17 @@ from typing import Any, Iterator, Optional
 from medharness.errors import UserError
 from medharness.images import ImageError, resolve_inside
 from medharness.schema import ImageRef, Sample
-from medharness.tasks.base import TaskPlugin
+from medharness.tasks.base import TaskOptions, TaskPlugin
+
+
+class CaptionOptions(TaskOptions):
+    skip_without_reference: Optional[bool] = None
 
 
 class CaptionTask(TaskPlugin):
     """Subclasses implement `samples(data_dir, split)`, yielding Samples (or None to skip)."""
 
-    def option(self, key: str, default: Any = None) -> Any:
-        return self.card.options.get(key, default)
+    Options = CaptionOptions
 
     def load(self, data_dir: Optional[Path], split: str) -> Iterator[Sample]:
         if split not in self.card.splits:

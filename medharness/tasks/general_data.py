@@ -16,7 +16,7 @@ from typing import Any, Iterator, Optional
 
 from medharness.errors import UserError
 from medharness.schema import ImageRef, Sample
-from medharness.tasks.base import TaskPlugin
+from medharness.tasks.base import TaskOptions, TaskPlugin
 
 Row = dict[str, Any]
 
@@ -85,6 +85,11 @@ def read_rows(files: list[Path], columns: Optional[list[str]] = None) -> Iterato
             raise UserError(f"{path}: not a readable parquet file ({exc}); re-download the split") from None
 
 
+class ParquetOptions(TaskOptions):
+    config: Optional[str] = None
+    keep: Optional[dict[str, list[Any]]] = None
+
+
 class ParquetTask(TaskPlugin):
     """A task stored in the HF parquet layout. Card options used here:
 
@@ -94,9 +99,7 @@ class ParquetTask(TaskPlugin):
 
     config_key = "config"
     default_config = "data"
-
-    def option(self, key: str, default: Any = None) -> Any:
-        return self.card.options.get(key, default)
+    Options = ParquetOptions
 
     def files_for(self, data_dir: Optional[Path], config: str, split: str) -> list[Path]:
         if data_dir is None:

@@ -19,13 +19,20 @@ from typing import Iterator, Optional
 from medharness.errors import UserError
 from medharness.registry import TASK_PLUGINS
 from medharness.schema import ImageRef, Sample
-from medharness.tasks.caption_common import CaptionTask, modality
+from medharness.tasks.caption_common import CaptionOptions, CaptionTask, modality
 
 SECTIONS = ("findings", "impression")
 LAYOUTS = "annotation.json + images/ (R2Gen layout) or ecgen-radiology/ + NLMCXR_png/ (Open-i layout)"
 
 
+class IUXrayOptions(CaptionOptions):
+    sections: Optional[list[str]] = None
+    section_labels: Optional[bool] = None
+
+
 class IUXray(CaptionTask):
+    Options = IUXrayOptions
+
     def samples(self, data_dir: Optional[Path], split: str) -> Iterator[Optional[Sample]]:
         folder = self.local_folder(data_dir, LAYOUTS)
         if (folder / "annotation.json").exists():

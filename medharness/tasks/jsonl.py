@@ -20,10 +20,17 @@ from medharness.errors import UserError
 from medharness.images import ImageError, resolve_inside
 from medharness.registry import TASK_PLUGINS
 from medharness.schema import ClinicalView, ImageRef, Sample
-from medharness.tasks.base import TaskPlugin
+from medharness.tasks.base import TaskOptions, TaskPlugin
+
+
+class JsonlOptions(TaskOptions):
+    # the card-wide DICOM / NIfTI view (a record's own `clinical` wins); checked as a ClinicalView
+    clinical: Optional[dict[str, Any]] = None
 
 
 class JsonlTask(TaskPlugin):
+    Options = JsonlOptions
+
     def load(self, data_dir: Optional[Path], split: str) -> Iterator[Sample]:
         if data_dir is None:
             raise UserError(f"task {self.card.name!r} reads a local folder only; pass --data-dir with <split>.jsonl inside")
@@ -59,7 +66,7 @@ class JsonlTask(TaskPlugin):
     def pin_clinical_views(self, sample: Sample, given: Any, where: str) -> Sample:
         """Check each DICOM / NIfTI image now and pin the view every adapter will see; the view
         shown is recorded in metadata `image_views`. A bad file is this sample's data error."""
-        card = self.card.options.get("clinical") or {}
+        card = self.option("clinical", {})
         if given is not None and not isinstance(given, dict):
             raise UserError(f"{where}: clinical must be an object such as {{\"window_center\": 40, \"window_width\": 400}}")
         settings = {**card, **(given or {})}

@@ -26,7 +26,7 @@ from typing import Iterator, Optional
 from medharness.errors import UserError
 from medharness.registry import TASK_PLUGINS
 from medharness.schema import ImageRef, Sample
-from medharness.tasks.caption_common import CaptionTask, first_existing, modality, read_csv_rows
+from medharness.tasks.caption_common import CaptionOptions, CaptionTask, first_existing, modality, read_csv_rows
 
 SPLIT_FILES = ["mimic-cxr-2.0.0-split.csv.gz", "mimic-cxr-2.0.0-split.csv"]
 METADATA_FILES = ["mimic-cxr-2.0.0-metadata.csv.gz", "mimic-cxr-2.0.0-metadata.csv"]
@@ -45,7 +45,14 @@ HOW_TO_GET = (
 PHYSIONET_SPLITS, R2GEN_SPLITS = ("train", "validate", "test"), ("train", "val", "test")
 
 
+class MimicOptions(CaptionOptions):
+    sections: Optional[list[str]] = None
+    views: Optional[list[str]] = None
+
+
 class MimicCXR(CaptionTask):
+    Options = MimicOptions
+
     def samples(self, data_dir: Optional[Path], split: str) -> Iterator[Optional[Sample]]:
         if data_dir is None:
             env = f" or set {self.card.data_env}" if self.card.data_env else ""

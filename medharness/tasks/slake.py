@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Literal, Optional
 
 from medharness.errors import UserError
 from medharness.registry import TASK_PLUGINS
 from medharness.schema import ImageRef, Sample
+from medharness.tasks.base import TaskOptions
 from medharness.tasks.medvqa_common import (
     MedVQAPlugin, answer_type_metadata, file_image, read_json_list, release_answer_type, safe_member,
 )
@@ -46,12 +47,18 @@ class ZipImages:
         return [ImageRef(path=member, data=self.cache[member])], None
 
 
+class SlakeOptions(TaskOptions):
+    language: Optional[Literal["en", "zh", "all"]] = "en"  # null or "all": both languages
+
+
 class SLAKE(MedVQAPlugin):
+    Options = SlakeOptions
+
     def hf_patterns(self, split: str) -> list[str]:
         return [SPLIT_FILES[split], "imgs.zip"]
 
     def language(self) -> Optional[str]:
-        value = self.card.options.get("language", "en")
+        value = self.options.language
         return None if value in (None, "all") else str(value)
 
     def read(self, root: Path, split: str) -> Iterator[Sample]:

@@ -56,7 +56,7 @@ def test_a_card_window_applies_unless_the_record_gives_its_own(data):
 
 
 @pytest.mark.parametrize("clinical, message", [
-    ('{"window_center": "40", "window_width": 400}', r"test.jsonl:1: clinical settings \(window_center: Input should be a valid number"),
+    ('{"window_center": "40", "window_width": 400}', r"test.jsonl:1: clinical settings \(key 'window_center': Input should be a valid number"),
     ('{"window_center": 40}', "test.jsonl:1: clinical settings .*give both or neither"),
     ('"soft tissue"', "test.jsonl:1: clinical must be an object"),
 ])
