@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Optional, Sequence
 
 from medharness.errors import UserError
-from medharness.jsonlines import BadLine, json_kind, json_lines, sample_id, text_problem
+from medharness.records import BadLine, json_kind, json_lines, sample_id, text_problem
 from medharness.models.base import ModelAdapter
 from medharness.registry import ADAPTERS
 from medharness.schema import ModelCard, Prediction, Request, Sample

@@ -17,14 +17,10 @@ from pydantic import ValidationError
 from medharness.cards import describe_validation_error
 from medharness.errors import UserError
 from medharness.images import ImageError, resolve_inside
-from medharness.jsonlines import BadLine, json_kind, json_lines, sample_id, text_problem
+from medharness.records import BadLine, RecordError, json_kind, json_lines, sample_id, text_problem
 from medharness.registry import TASK_PLUGINS
 from medharness.schema import ImageRef, Sample
 from medharness.tasks.base import TaskPlugin
-
-
-class RecordError(Exception):
-    """One record breaks a rule: the sample is a data error with this reason."""
 
 
 class JsonlTask(TaskPlugin):

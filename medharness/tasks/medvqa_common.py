@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from medharness.errors import UserError
-from medharness.images import ImageError, resolve_inside
+from medharness.images import ImageError, exc_reason, resolve_inside
 from medharness.metrics.normalize import lmms_slake
 from medharness.schema import ImageRef, Sample
 from medharness.tasks.base import TaskPlugin
@@ -139,10 +139,10 @@ class PlainDataUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in SAFE_GLOBALS:
             return super().find_class(module, name)
-        raise RefusedPickle(f"it asks for {module}.{name}")
+        raise RefusedPickle(f"it asks for {module}.{name}; only plain containers, strings and numbers are allowed (a pickle that names other code could run it)")
 
     def persistent_load(self, pid: Any) -> Any:
-        raise RefusedPickle("it uses persistent ids")
+        raise RefusedPickle("it uses persistent ids; only plain containers, strings and numbers are allowed (a pickle that names other code could run it)")
 
 
 def read_json_list(path: Path) -> list:
@@ -158,17 +158,92 @@ def read_json_list(path: Path) -> list:
     return records
 
 
+# Bounds on what a plain-data pickle may build, checked on its opcodes before anything is built.
+MAX_PICKLE_DEPTH = 64
+MAX_PICKLE_OBJECTS = 50_000_000
+CONTAINER_OPS = {
+    "EMPTY_LIST", "EMPTY_DICT", "EMPTY_TUPLE", "EMPTY_SET", "LIST", "DICT", "TUPLE", "TUPLE1", "TUPLE2",
+    "TUPLE3", "FROZENSET", "REDUCE", "NEWOBJ", "NEWOBJ_EX", "OBJ", "INST",
+}
+IN_PLACE_OPS = {"APPEND", "APPENDS", "SETITEM", "SETITEMS", "ADDITEMS", "BUILD"}
+
+
+class Built:
+    """What the scan knows of one object the pickle would build."""
+
+    __slots__ = ("container", "depth")
+
+    def __init__(self, container: bool, depth: int) -> None:
+        self.container, self.depth = container, depth
+
+
+MARK = object()
+
+
+def scan_pickle(raw: bytes) -> None:
+    """Refuses, before unpickling, a pickle that nests deeper than MAX_PICKLE_DEPTH, builds
+    more than MAX_PICKLE_OBJECTS objects, or puts one container in several places. Plain
+    question records never share a list, dict or tuple; shared ones are how a few hundred
+    bytes expand without bound (or make hashing a nested tuple take forever)."""
+    import pickletools
+
+    stack: list[Any] = []
+    memo: dict[Any, Built] = {}
+    for count, (op, arg, _) in enumerate(pickletools.genops(raw)):
+        name = op.name
+        if count > MAX_PICKLE_OBJECTS:
+            raise RefusedPickle(f"it builds more than {MAX_PICKLE_OBJECTS} objects; is this a release's question file?")
+        if name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
+            memo[arg if name != "MEMOIZE" else len(memo)] = stack[-1]
+        elif name in ("GET", "BINGET", "LONG_BINGET"):
+            if memo[arg].container:
+                raise RefusedPickle("it puts one list, dict or tuple in several places; plain question records never "
+                                    "share one, and shared references can expand without bound")
+            stack.append(memo[arg])
+        elif name == "MARK":
+            stack.append(MARK)
+        elif name == "STOP":
+            return
+        elif name not in ("PROTO", "FRAME"):
+            apply_op(op, name, stack)
+
+
+def apply_op(op: Any, name: str, stack: list[Any]) -> None:
+    import pickletools
+
+    popped: list[Built] = []
+    for slot in reversed(op.stack_before):
+        if slot is pickletools.stackslice:
+            while stack[-1] is not MARK:
+                popped.append(stack.pop())
+        elif slot is pickletools.markobject:
+            stack.pop()
+        else:
+            popped.append(stack.pop())
+    if name == "DUP":
+        stack += [popped[0], popped[0]]
+        return
+    children = popped[:-1] if name in IN_PLACE_OPS else popped
+    depth = 1 + max((c.depth for c in children), default=0)
+    if depth > MAX_PICKLE_DEPTH:
+        raise RefusedPickle(f"it nests deeper than {MAX_PICKLE_DEPTH} levels; question records are a few levels deep")
+    if name in IN_PLACE_OPS:
+        target = popped[-1]
+        target.depth = max(target.depth, depth)
+        stack.append(target)
+    else:
+        stack.extend(Built(name in CONTAINER_OPS, depth) for _ in op.stack_after)
+
+
 def load_plain_pickle(path: Path) -> Any:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise UserError(f"{path} not found; the data folder must hold the release's files (see docs/medical-vqa.md)") from None
     try:
+        scan_pickle(raw)
         return PlainDataUnpickler(io.BytesIO(raw), encoding="utf-8").load()
     except RefusedPickle as exc:
-        raise UserError(
-            f"refusing to load {path}: {exc}; only plain containers, strings and numbers are allowed "
-            "(a pickle that names other code could run it)"
-        ) from None
+        raise UserError(f"refusing to load {path}: {exc}") from None
     except Exception as exc:  # truncated or corrupt files raise many types
-        raise UserError(f"{path} is not a readable pickle ({type(exc).__name__}: {exc}); download it again") from None
+        raise UserError(f"{path} is not a readable pickle ({type(exc).__name__}: {exc_reason(exc)}); download it again") from None

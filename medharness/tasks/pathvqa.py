@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from medharness.errors import UserError
+from medharness.records import RecordError, json_kind, sample_id, text_problem
 from medharness.registry import TASK_PLUGINS
 from medharness.schema import Sample
 from medharness.tasks.hub import has_parquet_layout, parquet_image, parquet_rows
@@ -32,12 +33,36 @@ def base_metadata() -> dict[str, Any]:
 
 
 def ranked_answers(label: Any) -> list[str]:
-    """The label dict's answers, highest score first (ties in the file's order)."""
+    """The label dict's answers, highest score first (ties in the file's order); a list of
+    answers or one answer as given. Anything else is a RecordError."""
     if isinstance(label, dict):
-        return [str(a) for a, _ in sorted(label.items(), key=lambda kv: -float(kv[1]))]
-    if isinstance(label, (list, tuple)):
-        return [str(a) for a in label]
-    return [str(label)]
+        for answer, score in label.items():
+            if not isinstance(answer, str):
+                raise RecordError(f"label answer {answer!r} is not text")
+            if isinstance(score, bool) or not isinstance(score, (int, float)) or score != score:
+                raise RecordError(f"label score {score!r} of {answer!r} is not a number")
+        return [a for a, _ in sorted(label.items(), key=lambda kv: -kv[1])]
+    answers = list(label) if isinstance(label, (list, tuple)) else [label]
+    if not answers or not all(isinstance(a, str) for a in answers):
+        raise RecordError(f"label must map answers to scores, or list answers as text; got {json_kind(label)}")
+    return answers
+
+
+def text_field(rec: dict[str, Any], field: str, optional: bool = False) -> Any:
+    value = rec.get(field)
+    if value is None and optional:
+        return None
+    problem = text_problem(value)
+    if problem:
+        raise RecordError(f"{field!r} {problem}")
+    return value
+
+
+def id_field(rec: dict[str, Any], field: str) -> str:
+    value = sample_id(rec.get(field))
+    if value is None:
+        raise RecordError(f"{field!r} must be a string or a whole number, got {json_kind(rec.get(field))}")
+    return value
 
 
 class PathVQA(MedVQAPlugin):
@@ -59,19 +84,27 @@ class PathVQA(MedVQAPlugin):
         if not isinstance(records, list):
             raise UserError(f"{path}: expected a list of question records, found {type(records).__name__}")
         for n, rec in enumerate(records):
-            missing = [f for f in REQUIRED_FIELDS if not isinstance(rec, dict) or f not in rec]
-            if missing:
-                raise UserError(f"{path}: record {n} lacks {', '.join(missing)}; is this a Path-VQA pickle?")
-            references = ranked_answers(rec["label"])
-            image, error = file_image(root, f"images/{split}/{rec['img_id']}.jpg")
-            metadata = base_metadata()
-            metadata.update(answer_type_metadata(
-                references, release_answer_type(rec.get("answer_type"), ("yes/no",), ("other",))))
-            if rec.get("question_type") is not None:
-                metadata["question_type"] = str(rec["question_type"])
-            metadata["image_id"] = str(rec["img_id"])
-            yield Sample(id=str(rec["question_id"]), images=[image], question=str(rec["sent"]),
-                         references=references, metadata=metadata, error=error)
+            try:
+                yield self.original_sample(root, split, rec)
+            except RecordError as exc:
+                known = sample_id(rec.get("question_id")) if isinstance(rec, dict) else None
+                yield Sample(id=known or f"record {n}", error=f"{path.name}: record {n}: {exc}", skip_reason="malformed record")
+
+    def original_sample(self, root: Path, split: str, rec: Any) -> Sample:
+        missing = [f for f in REQUIRED_FIELDS if not isinstance(rec, dict) or f not in rec]
+        if missing:
+            raise RecordError(f"lacks {', '.join(missing)}; is this a Path-VQA pickle?")
+        references = ranked_answers(rec["label"])
+        image, error = file_image(root, f"images/{split}/{id_field(rec, 'img_id')}.jpg")
+        metadata = base_metadata()
+        metadata.update(answer_type_metadata(
+            references, release_answer_type(text_field(rec, "answer_type", optional=True), ("yes/no",), ("other",))))
+        question_type = text_field(rec, "question_type", optional=True)
+        if question_type is not None:
+            metadata["question_type"] = question_type
+        metadata["image_id"] = id_field(rec, "img_id")
+        return Sample(id=id_field(rec, "question_id"), images=[image], question=text_field(rec, "sent"),
+                      references=references, metadata=metadata, error=error)
 
     def read_parquet(self, root: Path, split: str) -> Iterator[Sample]:
         hf_split = self.hf_split(split)

@@ -1,4 +1,5 @@
-"""Reading JSON Lines files someone else wrote (datasets, predictions) without trusting them.
+"""Reading records someone else wrote (JSON Lines datasets and predictions, release pickles)
+without trusting them.
 
 A file that cannot be JSON Lines at all (UTF-16, not UTF-8, empty or blank, no line of JSON)
 stops with one line. A line that is not usable is handed to the caller as a `BadLine`
@@ -20,6 +21,10 @@ MAX_DEPTH = 64
 
 class BadLine(NamedTuple):
     reason: str
+
+
+class RecordError(Exception):
+    """One record breaks a rule: that sample is a data error with this reason."""
 
 
 def json_lines(path: Path, raw: bytes, what: str) -> Iterator[tuple[int, Any]]:
