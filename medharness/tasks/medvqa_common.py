@@ -153,6 +153,8 @@ def read_json_list(path: Path) -> list:
         raise UserError(f"{path} not found; the data folder must hold the release's files (see {DOCS})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: not valid JSON ({exc}); download the release again") from None
+    except RecursionError:
+        raise UserError(f"{path}: nested too deeply to be a release's question list; download the release again") from None
     if not isinstance(records, list):
         raise UserError(f"{path}: expected a JSON list of questions")
     return records
