@@ -25,6 +25,7 @@ from medharness.images import ImageError, check_image, image_hash
 from medharness.metrics.base import Metric
 from medharness.metrics.grouped import aggregate
 from medharness.models.base import ModelAdapter
+from medharness.records import is_unicode, value_problem
 from medharness.provenance import digest, git_commit, package_versions
 from medharness.registry import ADAPTERS, METRICS, TASK_PLUGINS
 from medharness.schema import (
@@ -178,7 +179,11 @@ def start_run_dir(results_dir: Path, spec: RunSpec, spec_hash: str, resume: bool
 def score_sample(
     sample: Sample, request: Optional[Request], prediction: Prediction, metrics: Sequence[Metric], cached: bool
 ) -> SampleResult:
-    """Model errors are scored as an empty answer: wrong, counted, never dropped."""
+    """Model errors are scored as an empty answer: wrong, counted, never dropped. An answer
+    that is not valid Unicode (a lone surrogate from a server's JSON) is one: it cannot be
+    stored."""
+    if not prediction.error and not is_unicode(prediction.text):
+        prediction = prediction.model_copy(update={"error": f"the answer {ascii(prediction.text[:40])} is not valid Unicode (lone surrogate)"})
     text = "" if prediction.error else prediction.text
     prompt = request.prompt if request else ""
     return SampleResult(
@@ -195,7 +200,10 @@ def score_sample(
 
 
 def skipped_result(sample: Sample, problem: ImageError) -> SampleResult:
-    """A data error: listed with its reason and category, given no score."""
+    """A data error: listed with its reason and category, given no score. Fields that cannot
+    be stored (text that is not valid Unicode) are left out."""
+    if value_problem([sample.references, sample.choices or [], sample.metadata]):
+        sample = Sample(id=sample.id)
     return SampleResult(
         id=sample.id, references=sample.references, answer_type=sample.answer_type,
         choices=sample.choices, metadata=sample.metadata, outcome="data_error",
@@ -215,7 +223,8 @@ def data_problem(sample: Sample) -> Optional[ImageError]:
     except ImageError as exc:
         gate = exc
     if not sample.error:
-        return gate
+        text = value_problem([sample.question, sample.references, sample.choices or [], sample.metadata])
+        return ImageError(f"record {sample.id}: {text}", "malformed record") if text else gate
     category = sample.skip_reason or (gate.category if gate else "malformed record" if sample.images else "missing image")
     return ImageError(sample.error, category)
 

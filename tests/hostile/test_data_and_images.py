@@ -314,3 +314,16 @@ def test_eight_bit_modes_still_become_rgb(mode, colour):
     out = io.BytesIO()
     Image.new(mode, (4, 4), colour).save(out, format="TIFF" if mode == "CMYK" else "PNG")
     assert open_image(ImageRef(path="m", data=out.getvalue())).mode == "RGB"
+
+
+def test_text_that_is_not_unicode_never_stops_a_run():
+    from medharness.runner import data_problem, score_sample, skipped_result
+    from medharness.schema import Prediction, Sample
+
+    bad = Sample(id="a", question="q", references=["\ud800"], metadata={"organ": "\udfff"})
+    problem = data_problem(bad)
+    assert problem.category == "malformed record" and "lone surrogate" in str(problem)
+    skipped_result(bad, problem).model_dump_json()  # storable
+    answered = score_sample(Sample(id="b"), None, Prediction(sample_id="b", text="x\ud800"), [], False)
+    assert answered.outcome == "model_error" and "not valid Unicode" in answered.error
+    answered.model_dump_json()
