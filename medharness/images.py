@@ -195,17 +195,16 @@ def decode(raw: bytes, name: str) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = None  # the cap below is ours, checked before decoding
+            Image.MAX_IMAGE_PIXELS = cap  # PIL's own guard, for any other reader in the process
             img = Image.open(io.BytesIO(raw))
             width, height = img.size
             if width * height > cap:
                 img.close()
-                raise ImageError(f"image too large ({width}x{height} pixels, over {cap}; see {PIXELS_ENV}): {name}",
-                                 "oversized image")
+                raise Image.DecompressionBombError(f"{width}x{height}")
             img.load()
             return img
-    except ImageError:
-        raise
+    except Image.DecompressionBombError:
+        raise ImageError(f"image too large (over {cap} pixels; see {PIXELS_ENV}): {name}", "oversized image") from None
     except Image.UnidentifiedImageError:
         raise ImageError(f"image cannot be decoded: {name}: not a recognised image format", "undecodable image") from None
     except Exception as exc:  # PIL raises many types for corrupt files
