@@ -9,11 +9,12 @@ import json
 import pickle
 import posixpath
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from medharness.errors import UserError
 from medharness.images import ImageError, exc_reason, resolve_inside
 from medharness.metrics.normalize import lmms_slake
+from medharness.records import RecordError, json_kind, sample_id, text_problem
 from medharness.schema import ImageRef, Sample
 from medharness.tasks.base import TaskPlugin
 from medharness.tasks.hub import hf_snapshot
@@ -95,6 +96,51 @@ def release_answer_type(value: Any, closed: tuple[str, ...], open_: tuple[str, .
     if text in open_:
         return "open"
     return None
+
+
+# --- records ------------------------------------------------------------------------------------
+
+def record_samples(
+    path: Path, records: list, id_key: str, build: Callable[[Any], Optional[Sample]]
+) -> Iterator[Sample]:
+    """`build(record)` for each record of a release file (None: not in this split); a record
+    that breaks a rule (RecordError) is a data error of that sample, named by file and index,
+    and the rest of the file is read."""
+    for n, rec in enumerate(records):
+        try:
+            sample = build(rec)
+        except RecordError as exc:
+            known = sample_id(rec.get(id_key)) if isinstance(rec, dict) else None
+            yield Sample(id=known or f"record {n}", error=f"{path.name}: record {n}: {exc}", skip_reason="malformed record")
+            continue
+        if sample is not None:
+            yield sample
+
+
+def require(rec: Any, fields: tuple[str, ...], release: str) -> dict[str, Any]:
+    missing = [f for f in fields if not isinstance(rec, dict) or f not in rec]
+    if missing:
+        raise RecordError(f"lacks {', '.join(missing)}; is this the {release} release?")
+    return rec
+
+
+def release_text(rec: dict[str, Any], field: str) -> str:
+    """A text field of a release record. Numbers are text in these releases (VQA-RAD writes the
+    answer 2 as a number); null, true/false, lists and objects are errors."""
+    value = rec.get(field)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    problem = text_problem(value)
+    if problem:
+        raise RecordError(f"{field!r} {problem}")
+    return value
+
+
+def release_id(rec: dict[str, Any], field: str) -> str:
+    value = sample_id(rec.get(field))
+    if value is None:
+        raise RecordError(f"{field!r} must be a string or a whole number, got {json_kind(rec.get(field))}")
+    return value
 
 
 # --- images -------------------------------------------------------------------------------------

@@ -10,10 +10,10 @@ dataset itself.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 from medharness.errors import UserError
-from medharness.records import RecordError, json_kind, sample_id, text_problem
+from medharness.records import RecordError, json_kind
 from medharness.registry import TASK_PLUGINS
 from medharness.schema import Sample
 from medharness.tasks.hub import has_parquet_layout, parquet_image, parquet_rows
@@ -22,7 +22,11 @@ from medharness.tasks.medvqa_common import (
     answer_type_metadata,
     file_image,
     load_plain_pickle,
+    record_samples,
     release_answer_type,
+    release_id,
+    release_text,
+    require,
 )
 
 REQUIRED_FIELDS = ("img_id", "question_id", "sent", "label")
@@ -48,21 +52,8 @@ def ranked_answers(label: Any) -> list[str]:
     return answers
 
 
-def text_field(rec: dict[str, Any], field: str, optional: bool = False) -> Any:
-    value = rec.get(field)
-    if value is None and optional:
-        return None
-    problem = text_problem(value)
-    if problem:
-        raise RecordError(f"{field!r} {problem}")
-    return value
-
-
-def id_field(rec: dict[str, Any], field: str) -> str:
-    value = sample_id(rec.get(field))
-    if value is None:
-        raise RecordError(f"{field!r} must be a string or a whole number, got {json_kind(rec.get(field))}")
-    return value
+def optional_text(rec: dict[str, Any], field: str) -> Optional[str]:
+    return None if rec.get(field) is None else release_text(rec, field)
 
 
 class PathVQA(MedVQAPlugin):
@@ -83,27 +74,21 @@ class PathVQA(MedVQAPlugin):
         records = load_plain_pickle(path)
         if not isinstance(records, list):
             raise UserError(f"{path}: expected a list of question records, found {type(records).__name__}")
-        for n, rec in enumerate(records):
-            try:
-                yield self.original_sample(root, split, rec)
-            except RecordError as exc:
-                known = sample_id(rec.get("question_id")) if isinstance(rec, dict) else None
-                yield Sample(id=known or f"record {n}", error=f"{path.name}: record {n}: {exc}", skip_reason="malformed record")
+        return record_samples(path, records, "question_id", lambda rec: self.original_sample(root, split, rec))
 
     def original_sample(self, root: Path, split: str, rec: Any) -> Sample:
-        missing = [f for f in REQUIRED_FIELDS if not isinstance(rec, dict) or f not in rec]
-        if missing:
-            raise RecordError(f"lacks {', '.join(missing)}; is this a Path-VQA pickle?")
+        rec = require(rec, REQUIRED_FIELDS, "Path-VQA")
         references = ranked_answers(rec["label"])
-        image, error = file_image(root, f"images/{split}/{id_field(rec, 'img_id')}.jpg")
+        image_id = release_id(rec, "img_id")
+        image, error = file_image(root, f"images/{split}/{image_id}.jpg")
         metadata = base_metadata()
         metadata.update(answer_type_metadata(
-            references, release_answer_type(text_field(rec, "answer_type", optional=True), ("yes/no",), ("other",))))
-        question_type = text_field(rec, "question_type", optional=True)
+            references, release_answer_type(optional_text(rec, "answer_type"), ("yes/no",), ("other",))))
+        question_type = optional_text(rec, "question_type")
         if question_type is not None:
             metadata["question_type"] = question_type
-        metadata["image_id"] = id_field(rec, "img_id")
-        return Sample(id=id_field(rec, "question_id"), images=[image], question=text_field(rec, "sent"),
+        metadata["image_id"] = image_id
+        return Sample(id=release_id(rec, "question_id"), images=[image], question=release_text(rec, "sent"),
                       references=references, metadata=metadata, error=error)
 
     def read_parquet(self, root: Path, split: str) -> Iterator[Sample]:

@@ -74,6 +74,6 @@ def test_pickle_of_the_wrong_shape(tmp_path):
     (tmp_path / "qas" / "test_vqa.pkl").write_bytes(pickle.dumps([{"img_id": "a", "sent": "q"}]))
     (sample,) = load("pathvqa", tmp_path)  # a data error of that record; a file of nothing else stops the run
     assert sample.skip_reason == "malformed record"
-    assert sample.error == "test_vqa.pkl: record 0: lacks question_id, label; is this a Path-VQA pickle?"
+    assert sample.error == "test_vqa.pkl: record 0: lacks question_id, label; is this the Path-VQA release?"
     with pytest.raises(UserError, match="none of the 1 records of the test split is usable; the first: test_vqa.pkl: record 0"):
         check_usable("pathvqa", "test", [sample])
