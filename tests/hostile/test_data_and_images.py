@@ -69,27 +69,11 @@ def data_errors(results: Path) -> dict[str, object]:
 
 # --- JSON Lines data: one run, many bad records, each a data error naming what is wrong --------
 
-BAD_RECORDS = [
-    (b'["a", "list"]', "test.jsonl:2", "a line must be a JSON object, got a list"),
-    (b"42", "test.jsonl:3", "got the number 42"),
-    (b'"text"', "test.jsonl:4", "got a string"),
-    (b"null", "test.jsonl:5", "got null"),
-    (b'{"id": "sur", "image": "imgs/ok.png", "question": "\\ud800", "answer": "yes"}', "test.jsonl:6", "lone surrogate"),
-    (b"[" * 100_000 + b"]" * 100_000, "test.jsonl:7", "nested deeper than 64 levels"),
-    (b'{"id": "nul", "image": "imgs/ok\\u0000.png", "question": "q", "answer": "yes"}', "nul", "contains a NUL character"),
-    (b'{"id": "str-answers", "image": "imgs/ok.png", "question": "q", "answers": "yes"}', "str-answers", '"answers" must be a list of strings, got a string'),
-    (b'{"id": "str-images", "images": "imgs/ok.png", "question": "q", "answer": "yes"}', "str-images", '"images" must be a list of strings, got a string'),
-    (b'{"id": "null-answer", "image": "imgs/ok.png", "question": "q", "answer": null}', "null-answer", '"answer" must be a string, got null'),
-    (b'{"id": "dict-answer", "image": "imgs/ok.png", "question": "q", "answer": {"a": 1}}', "dict-answer", '"answer" must be a string, got an object'),
-    (b'{"id": "num-answer", "image": "imgs/ok.png", "question": "q", "answer": 2}', "num-answer", '"answer" must be a string, got the number 2'),
-    (b'{"id": "no-gold", "image": "imgs/ok.png", "question": "q"}', "no-gold", "no gold answer"),
-    (b'{"id": "bad-json", "image": ', "test.jsonl:15", "not valid JSON"),
-    (b'{"id": "mc-neither", "image": "imgs/ok.png", "question": "q", "choices": ["PA", "AP"], "answer": "lateral"}', "mc-neither", "neither an option's letter nor its text"),
-    (b'{"id": "mc-ambiguous", "image": "imgs/ok.png", "question": "q", "choices": ["B", "A"], "answer": "A"}', "mc-ambiguous", "ambiguous"),
-    (b'{"id": "missing", "image": "imgs/none.png", "question": "q", "answer": "yes"}', "missing", "image not found: imgs/none.png"),
-    (b'{"id": "escape", "image": "../x.png", "question": "q", "answer": "yes"}', "escape", "escapes the data folder"),
-    (b'{"id": "folder", "image": "imgs", "question": "q", "answer": "yes"}', "folder", "not a regular file (a folder)"),
-]
+# One bad record per case (hand-written; "DEEP" stands for 100,000 nested lists): the record is
+# line 2, 3, ... of the data file, after one good record.
+CASES = json.loads((Path(__file__).parent / "cases" / "jsonl_records.json").read_text())
+BAD_RECORDS = [(b"[" * 100_000 + b"]" * 100_000 if c["line"] == "DEEP" else c["line"].encode("utf-8", "surrogatepass"), c["id"], c["reason"])
+               for c in CASES]
 
 
 def test_bad_records_are_data_errors_and_the_rest_is_evaluated(tmp_path):
