@@ -18,7 +18,7 @@ app = typer.Typer(
     name="medharness", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     help="Evaluate vision-language models on biomedical benchmarks, with named metric definitions.",
 )
-analyze_app = typer.Typer(no_args_is_help=True, help="Studies over results/: by modality, by selection ratio.")
+analyze_app = typer.Typer(no_args_is_help=True, help="Studies over results/: by modality, by selection ratio, hallucination.")
 app.add_typer(analyze_app, name="analyze")
 
 # Options declared once, reused by the commands.
@@ -204,6 +204,15 @@ def analyze_modality(results: ResultsOpt = Path("results"), out: OutOpt = Path("
 def analyze_selection(results: ResultsOpt = Path("results"), out: OutOpt = Path("reports"), task: TasksFilterOpt = None) -> None:
     """Dragonfly sweeps: metric against selection ratio, with visual tokens and seconds per sample."""
     from medharness.report.analysis import analyze_selection as study
+
+    for path in study(results, out, split_list(task) or None):
+        console.print(f"wrote {path}")
+
+
+@analyze_app.command("hallucination")
+def analyze_hallucination(results: ResultsOpt = Path("results"), out: OutOpt = Path("reports"), task: TasksFilterOpt = None) -> None:
+    """POPE, HallusionBench, ProbMed: yes-ratio, false yes on gold-no items and paired scores, by group and selection ratio."""
+    from medharness.report.hallucination import analyze_hallucination as study
 
     for path in study(results, out, split_list(task) or None):
         console.print(f"wrote {path}")

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import warnings
 from pathlib import Path
 from typing import Callable, Optional, Sequence, TypeVar
 
 from medharness import results as files
+from medharness.store import ResponseCache, move_aside
 
 T = TypeVar("T")
 
@@ -105,14 +107,29 @@ def merge_parts(run_dir: Path, order: Sequence[str]) -> None:
 
 
 def merge_caches(results_dir: Path) -> None:
-    """Copy the per-rank caches of a multi-node run into the main cache, then remove them."""
+    """Copy the per-rank caches of a multi-node run into the main cache, then remove them.
+    A part is removed only after its rows are committed to the main cache's own table (created
+    first: unqualified, `responses` would name the attached part's table when main has none)."""
     main = results_dir / files.CACHE_FILE
-    for part in sorted(main.parent.glob("responses.rank*.sqlite")):
-        conn = sqlite3.connect(main, timeout=60)
-        conn.execute("ATTACH DATABASE ? AS part", (str(part),))
-        conn.execute("INSERT OR IGNORE INTO responses SELECT * FROM part.responses")
-        conn.commit()
-        conn.execute("DETACH DATABASE part")
-        conn.close()
+    parts = sorted(main.parent.glob("responses.rank*.sqlite"))
+    if not parts:
+        return
+    ResponseCache(main).close()
+    for part in parts:
+        conn = sqlite3.connect(main, timeout=60, isolation_level=None)
+        try:
+            conn.execute("ATTACH DATABASE ? AS part", (str(part),))
+            with files.disk_space(main):
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("INSERT OR IGNORE INTO main.responses SELECT * FROM part.responses")
+                conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError):
+                raise
+            warnings.warn(f"response cache {part} is unreadable ({exc}); moved it aside to "
+                          f"{move_aside(part).name}; its responses are computed again next time", stacklevel=2)
+            continue
+        finally:
+            conn.close()
         for suffix in ("", "-wal", "-shm"):
             Path(str(part) + suffix).unlink(missing_ok=True)

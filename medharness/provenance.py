@@ -7,7 +7,10 @@ import json
 import subprocess
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Sequence
+
+if TYPE_CHECKING:
+    from medharness.schema import Sample
 
 PACKAGES = ("medharness", "torch", "transformers", "numpy", "pillow", "pycocoevalcap", "scikit-learn", "pydantic")
 
@@ -43,3 +46,12 @@ def git_commit() -> Optional[str]:
 def digest(value: Any, length: int = 16) -> str:
     blob = json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()[:length]
+
+
+def data_fingerprint(samples: Sequence["Sample"]) -> str:
+    """What identifies the evaluated (or training) data: ids, questions, answers, images."""
+    return digest([
+        (s.id, s.question, s.references, s.answer_type, s.choices,
+         [i.path or hashlib.sha256(i.data or b"").hexdigest() for i in s.images])
+        for s in samples
+    ])

@@ -12,6 +12,7 @@ import os
 import time
 import warnings
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,17 +26,18 @@ from medharness.images import ImageError, check_image, image_hash
 from medharness.metrics.base import Metric
 from medharness.metrics.grouped import aggregate
 from medharness.models.base import ModelAdapter
+from medharness.provenance import data_fingerprint, digest, git_commit, package_versions
 from medharness.records import is_unicode, value_problem
-from medharness.provenance import digest, git_commit, package_versions
 from medharness.registry import ADAPTERS, METRICS, TASK_PLUGINS
 from medharness.schema import (
-    GenerationSettings, ModelCard, Prediction, Request, RunRecord, RunSpec, Sample, SampleResult,
-    TaskCard,
+    GenerationSettings, ModelCard, Prediction, Question, Request, RunRecord, RunSpec, Sample,
+    SampleResult, TaskCard,
 )
 from medharness.store import ResponseCache, cache_key
 from medharness.tasks.base import TaskPlugin
 
 ProgressHook = Callable[[int, int], None]  # (samples done so far, total)
+TRAIN_SPLIT = "train"
 
 
 @dataclass
@@ -139,12 +141,15 @@ def check_usable(task: str, split: str, samples: Sequence[Sample]) -> None:
         raise UserError(f"task {task!r}: none of the {len(samples)} records of the {split} split is usable; the first: {samples[0].error}")
 
 
-def data_fingerprint(samples: Sequence[Sample]) -> str:
-    return digest([
-        (s.id, s.question, s.references, s.answer_type, s.choices,
-         [i.path or hashlib.sha256(i.data or b"").hexdigest() for i in s.images])
-        for s in samples
-    ])
+def train_split(p: Prepared) -> list[Sample]:
+    """The answered train questions, for adapters that learn from them (the baselines)."""
+    name = p.model_card.name
+    if TRAIN_SPLIT not in p.task_card.splits:
+        raise UserError(f"task {p.task_card.name!r} has no train split; {name!r} needs one to learn from")
+    samples = [s for s in p.plugin.load(p.data_dir, TRAIN_SPLIT) if s.references]
+    if not samples:
+        raise UserError(f"task {p.task_card.name!r}: the train split has no answered questions for {name!r} to learn from")
+    return samples
 
 
 def build_spec(p: Prepared, adapter: ModelAdapter) -> RunSpec:
@@ -160,14 +165,28 @@ def build_spec(p: Prepared, adapter: ModelAdapter) -> RunSpec:
     )
 
 
-def start_run_dir(results_dir: Path, spec: RunSpec, spec_hash: str, resume: bool) -> tuple[Path, RunRecord]:
-    existing = files.find_resumable(results_dir, spec_hash) if resume else None
-    if existing is not None:
-        return existing, files.read_record(existing)
+def start_run_dir(
+    results_dir: Path, spec: RunSpec, spec_hash: str, resume: bool, locks: ExitStack
+) -> tuple[Path, RunRecord]:
+    """Find the unfinished run of this spec (or make a new one) and become its one writer.
+    Finding and locking happen under the results folder's lock, so two identical commands
+    started together cannot both miss each other's folder or both resume one."""
+    with files.FileLock(results_dir / files.RUNS_LOCK, wait=True):
+        existing = files.find_resumable(results_dir, spec_hash) if resume else None
+        if existing is not None:
+            locks.enter_context(files.lock_writer(existing))
+            files.remove_stale_temp(existing)
+            files.repair_lines(existing / files.SAMPLES_FILE)  # before any rank reads it
+            return existing, files.read_record(existing)
+        return new_run_dir(results_dir, spec, spec_hash, locks)
+
+
+def new_run_dir(results_dir: Path, spec: RunSpec, spec_hash: str, locks: ExitStack) -> tuple[Path, RunRecord]:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
     ratio = f"-r{spec.generation.selection_ratio:g}" if spec.generation.selection_ratio is not None else ""
     run_dir = results_dir / f"{spec.task}__{spec.model}{ratio}__{spec_hash[:8]}__{stamp}"
     run_dir.mkdir(parents=True)
+    locks.enter_context(files.lock_writer(run_dir))
     record = RunRecord(
         run_id=run_dir.name, spec_hash=spec_hash, spec=spec, started=utcnow(),
         git_commit=git_commit(), packages=package_versions(),
@@ -312,33 +331,41 @@ def execute(config: RunConfig, progress: Optional[ProgressHook] = None) -> tuple
     finished record, the other ranks their unfinished one. Warnings raised on the way (a
     predictions file with unknown ids, Java missing for METEOR) are stored in run.json."""
     coordinator = distributed.current()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        run_dir, record, p, seconds = _execute(config, progress, coordinator)
-    coordinator.barrier()
-    if not coordinator.is_main:
-        return run_dir, record
-    distributed.merge_parts(run_dir, [s.id for s in p.samples])
-    distributed.merge_caches(config.results_dir)
-    return run_dir, finalize(run_dir, record, p, seconds, [str(w.message) for w in caught])
+    with ExitStack() as locks:  # this process's writer locks, held until the run is written
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            run_dir, record, p, seconds = _execute(config, progress, coordinator, locks)
+            coordinator.barrier()
+            if not coordinator.is_main:
+                return run_dir, record
+            distributed.merge_parts(run_dir, [s.id for s in p.samples])
+            distributed.merge_caches(config.results_dir)
+        return run_dir, finalize(run_dir, record, p, seconds, [str(w.message) for w in caught])
 
 
 def _execute(
-    config: RunConfig, progress: Optional[ProgressHook], coordinator: distributed.Single
+    config: RunConfig, progress: Optional[ProgressHook], coordinator: distributed.Single, locks: ExitStack
 ) -> tuple[Path, RunRecord, Prepared, float]:
     started = time.perf_counter()
     p = prepare(config)
     adapter: ModelAdapter = ADAPTERS.get(p.model_card.adapter)(p.model_card)
     try:
-        adapter.prepare(p.plugin, p.data_dir, p.samples)
+        train = train_split(p) if adapter.needs_train else []
+        adapter.prepare(train, [Question.of(s) for s in p.samples])
         spec = build_spec(p, adapter)
         spec_hash = digest(spec.model_dump())
-        run_dir, record = coordinator.agree(lambda: start_run_dir(config.results_dir, spec, spec_hash, config.resume))
+        run_dir, record = coordinator.agree(
+            lambda: start_run_dir(config.results_dir, spec, spec_hash, config.resume, locks))
         use_cache = config.use_cache and getattr(adapter, "use_cache", True)
-        cache = ResponseCache(config.results_dir / coordinator.cache_file()) if use_cache else None
+        cache = None
+        if use_cache:
+            own, main = config.results_dir / coordinator.cache_file(), config.results_dir / files.CACHE_FILE
+            cache = ResponseCache(own, also_read=main if own != main else None)
         mine = coordinator.pick(p.samples)
         part = run_dir / coordinator.part_file()
-        files.read_lines(part, repair=True)
+        if part.name != files.SAMPLES_FILE:  # a torchrun rank: one writer per part file too
+            locks.enter_context(files.lock_writer(run_dir, f".{part.name}.lock"))
+            files.repair_lines(part)
         done = files.done_ids(run_dir)
         todo = [s for s in mine if s.id not in done]
         evaluate = BatchEvaluator(p, adapter, cache)
@@ -355,8 +382,9 @@ def _execute(
                 if upcoming is not None and upcoming.to_run:
                     adapter.prefetch(upcoming.to_run)
                 scored = evaluate.run(current)
-                out.write("".join(r.model_dump_json() + "\n" for r in scored))
-                out.flush()
+                with files.disk_space(part):
+                    out.write("".join(r.model_dump_json() + "\n" for r in scored))
+                    out.flush()
                 count += len(scored)
                 if progress:
                     progress(count, len(mine))

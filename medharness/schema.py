@@ -84,6 +84,20 @@ class Sample(Strict):
         return metadata
 
 
+class Question(Strict):
+    """What an adapter may know of an evaluated sample before answering it: no references and
+    nothing derived from them (answer_type and the metadata can be, so neither is here)."""
+
+    id: str
+    question: str = ""
+    images: list[ImageRef] = Field(default_factory=list)
+    choices: Optional[list[str]] = None
+
+    @classmethod
+    def of(cls, sample: Sample) -> "Question":
+        return cls(id=sample.id, question=sample.question, images=sample.images, choices=sample.choices)
+
+
 class Request(Strict):
     sample_id: str
     prompt: str

@@ -1,9 +1,10 @@
-"""Seeded percentile-bootstrap confidence intervals, reproducible for a given seed and cell."""
+"""Seeded percentile-bootstrap confidence intervals. The seed of an interval is derived from
+the items it covers, so the same items get the same interval wherever they appear."""
 
 from __future__ import annotations
 
-import zlib
-from typing import Callable, Optional, Sequence, TypeVar
+import hashlib
+from typing import Callable, Iterable, Optional, Sequence, TypeVar
 
 import numpy as np
 
@@ -15,10 +16,17 @@ ALPHA = 0.05
 _CHUNK = 4_000_000  # resampled indices held in memory at once
 
 
-def cell_rng(seed: int, *cell: str) -> np.random.Generator:
-    """One generator per (seed, metric, key, group): a cell's CI does not depend on which other
-    cells were computed before it."""
-    return np.random.default_rng([seed, zlib.crc32("\x1f".join(cell).encode())])
+def item_seed(seed: int, metric: str, ids: Iterable[str]) -> list[int]:
+    """The bootstrap seed for `metric` over the items `ids` (in any order), with the run's
+    `seed`: the overall table, a group holding the same items and another report (or a paired
+    comparison) all draw the same resamples, and no interval depends on which were drawn before."""
+    blob = "\x1f".join([metric, *sorted(ids)]).encode()
+    words = np.frombuffer(hashlib.sha256(blob).digest()[:16], dtype="<u4")
+    return [seed, *(int(w) for w in words)]
+
+
+def item_rng(seed: int, metric: str, ids: Iterable[str]) -> np.random.Generator:
+    return np.random.default_rng(item_seed(seed, metric, ids))
 
 
 def mean_ci(values: np.ndarray, rng: np.random.Generator, n_boot: int = N_BOOT) -> Optional[tuple[float, float]]:

@@ -29,20 +29,21 @@ def yes_no(text: str) -> Optional[str]:
     return present.pop() if len(present) == 1 else None
 
 
-def _pope_gold(item: Scorable) -> Optional[str]:
+def yes_no_gold(item: Scorable) -> Optional[str]:
+    """The gold answer when it is "yes" or "no" (case and spaces ignored), else None."""
     gold = item.references[0].strip().lower() if item.references else ""
     return gold if gold in ("yes", "no") else None
 
 
 def pope_accuracy(prediction: str, item: Scorable) -> Optional[float]:
-    gold = _pope_gold(item)
+    gold = yes_no_gold(item)
     if gold is None:
         return None
     return 1.0 if yes_no(prediction) == gold else 0.0
 
 
 def pope_unparseable(prediction: str, item: Scorable) -> Optional[float]:
-    if _pope_gold(item) is None:
+    if yes_no_gold(item) is None:
         return None
     return 1.0 if yes_no(prediction) is None else 0.0
 
@@ -52,7 +53,7 @@ def pope_counts(items: Sequence[Scored]) -> dict[str, Optional[float]]:
     'yes' answered unparseably is a false negative, and every item stays in the denominators."""
     tp = fp = fn = predicted_yes = n = 0
     for item in items:
-        gold = _pope_gold(item)
+        gold = yes_no_gold(item)
         if gold is None:
             continue
         n += 1

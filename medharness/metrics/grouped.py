@@ -9,7 +9,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from medharness.metrics.base import Metric
-from medharness.metrics.bootstrap import cell_rng, corpus_ci, mean_ci
+from medharness.metrics.bootstrap import corpus_ci, item_rng, mean_ci
 from medharness.registry import METRICS
 from medharness.schema import Metrics, MetricTable, MetricValue, SampleResult
 
@@ -33,32 +33,23 @@ def label(value: Any) -> str:
     return str(value)
 
 
-def metric_table(
-    results: Sequence[SampleResult],
-    metrics: Sequence[Metric],
-    seed: int,
-    cell: tuple[str, ...],
-    min_size: int,
-) -> MetricTable:
+def metric_table(results: Sequence[SampleResult], metrics: Sequence[Metric], seed: int, min_size: int) -> MetricTable:
+    """`results` in id order: resampling draws positions, so the order fixes the interval."""
     table: MetricTable = {}
     for metric in metrics:
         if metric.per_sample is not None or metric.batch is not None:
-            values = np.asarray(
-                [r.scores[metric.name] for r in results if r.scores.get(metric.name) is not None],
-                dtype=float,
-            )
+            scored = [r for r in results if r.scores.get(metric.name) is not None]
+            values = np.asarray([r.scores[metric.name] for r in scored], dtype=float)
             n = len(values)
             value = float(values.mean()) if n else None
-            ci = mean_ci(values, cell_rng(seed, metric.name, *cell)) if n > 1 else None
+            ci = mean_ci(values, item_rng(seed, metric.name, (r.id for r in scored))) if n > 1 else None
             table[metric.name] = MetricValue(value=value, n=n, ci=ci, small=n < min_size)
         if metric.corpus is not None:
-            table.update(corpus_table(results, metric, seed, cell, min_size))
+            table.update(corpus_table(results, metric, seed, min_size))
     return table
 
 
-def corpus_table(
-    results: Sequence[SampleResult], metric: Metric, seed: int, cell: tuple[str, ...], min_size: int
-) -> MetricTable:
+def corpus_table(results: Sequence[SampleResult], metric: Metric, seed: int, min_size: int) -> MetricTable:
     assert metric.corpus is not None
     # A corpus metric can only use items that have a reference: n counts those (or the units
     # they form, for a clustered metric).
@@ -79,7 +70,7 @@ def corpus_table(
         ci = None
         if metric.bootstrap and n > 1 and values.get(name) is not None:
             ci = corpus_ci(results, lambda sub, name=name: metric.corpus(sub).get(name),
-                           cell_rng(seed, name, *cell), units=units, relabel=relabel)
+                           item_rng(seed, name, (r.id for r in results)), units=units, relabel=relabel)
         table[name] = MetricValue(value=values.get(name), n=n, ci=ci, small=n < min_size)
     return table
 
@@ -110,7 +101,7 @@ def aggregate(
     ordered = sorted((r for r in everything if r.outcome != "data_error"), key=lambda r: r.id)
     metrics = [METRICS.get(name) for name in metric_names]
     out = Metrics(
-        overall=metric_table(ordered, metrics, seed, ("overall",), min_size=0),
+        overall=metric_table(ordered, metrics, seed, min_size=0),
         counts={
             "samples": len(ordered),
             "errors": sum(1 for r in ordered if r.error),
@@ -124,7 +115,7 @@ def aggregate(
             for g in group_values(r, key):
                 members.setdefault(g, []).append(r)
         out.groups[key] = {
-            g: metric_table(items, metrics, seed, (key, g), min_group_size)
+            g: metric_table(items, metrics, seed, min_group_size)
             for g, items in sorted(members.items())
         }
     return out

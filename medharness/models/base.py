@@ -5,13 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import Sequence
 
-from medharness.schema import ModelCard, Prediction, Request, Sample
-
-if TYPE_CHECKING:
-    from medharness.tasks.base import TaskPlugin
+from medharness.schema import ModelCard, Prediction, Question, Request, Sample
 
 
 class ModelAdapter(ABC):
@@ -23,12 +19,17 @@ class ModelAdapter(ABC):
     run stops with that message).
     """
 
+    # True: the runner loads the task's train split (gold answers included) for `prepare`,
+    # and refuses tasks without one.
+    needs_train: bool = False
+
     def __init__(self, card: ModelCard) -> None:
         self.card = card
 
-    def prepare(self, task: "TaskPlugin", data_dir: Optional[Path], samples: Sequence[Sample]) -> None:
-        """Called once before the first batch with the samples being evaluated. Baselines read
-        the task's train split here; most adapters need nothing."""
+    def prepare(self, train: Sequence[Sample], evaluated: Sequence[Question]) -> None:
+        """Called once before the first batch. `train` is the answered train split when
+        `needs_train` (else empty); `evaluated` the samples to answer, without their gold
+        answers or anything derived from them. Most adapters need nothing."""
 
     def prefetch(self, requests: list[Request]) -> None:
         """Called with the next batch's uncached requests before `generate` runs the current

@@ -1,37 +1,38 @@
 """Honest baselines from the VQA literature: what a benchmark gives away without looking.
 
-`majority`: the most frequent train answer for the question's answer type (closed/open).
+`majority`: the most frequent train answer for the question's form (closed/open, `question_form`).
 `question-only`: a text classifier (TF-IDF + logistic regression) from train questions to train
 answers; it never sees the image, so its score is what the questions alone reveal.
-Both train on the task's train split (`prepare`), so they refuse tasks without one.
+Both learn from the task's train split (the runner loads it: `needs_train`), so they refuse
+tasks without one. Of the evaluated samples they see only the questions, never the gold.
 `constant`: the same answer to every question, learning nothing: the first option ("A") for
 multiple choice and "yes" otherwise (POPE's all-yes reference); it runs on every task.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import Sequence
 
-from medharness.errors import UserError
 from medharness.models.base import ModelAdapter
+from medharness.provenance import data_fingerprint
 from medharness.registry import ADAPTERS
-from medharness.schema import ModelCard, Prediction, Request, Sample
+from medharness.schema import ModelCard, Prediction, Question, Request, Sample
 
-if TYPE_CHECKING:
-    from medharness.tasks.base import TaskPlugin
+# A question that opens with an auxiliary verb asks for yes or no ("Is there a mass?", "Does
+# the lesion enhance?"), unless it offers alternatives ("Is it benign or malignant?").
+AUXILIARIES = frozenset(
+    "is are was were am do does did has have had can could will would should shall may might must".split()
+)
 
-TRAIN_SPLIT = "train"
 
-
-def train_samples(task: "TaskPlugin", data_dir: Optional[Path]) -> list[Sample]:
-    if TRAIN_SPLIT not in task.card.splits:
-        raise UserError(f"task {task.card.name!r} has no train split; the baselines need one to learn from")
-    samples = [s for s in task.load(data_dir, TRAIN_SPLIT) if s.references]
-    if not samples:
-        raise UserError(f"task {task.card.name!r}: the train split has no answered questions to learn from")
-    return samples
+def question_form(question: str) -> str:
+    """closed (a yes/no question) or open, from the wording alone, never from the answer."""
+    words = re.findall(r"[a-z']+", question.lower())
+    if words and words[0] in AUXILIARIES and "or" not in words:
+        return "closed"
+    return "open"
 
 
 def most_common(answers: list[str]) -> str:
@@ -42,6 +43,7 @@ def most_common(answers: list[str]) -> str:
 
 class Baseline(ModelAdapter):
     use_cache = False  # cheap to recompute, and their outputs depend on the train split
+    needs_train = True
 
     def __init__(self, card: ModelCard) -> None:
         super().__init__(card)
@@ -50,35 +52,32 @@ class Baseline(ModelAdapter):
     def fingerprint_parts(self) -> dict:
         return {**super().fingerprint_parts(), "train": self.train_fingerprint}
 
-    def prepare(self, task: "TaskPlugin", data_dir: Optional[Path], samples: Sequence[Sample]) -> None:
-        from medharness.runner import data_fingerprint
-
-        train = train_samples(task, data_dir)
+    def prepare(self, train: Sequence[Sample], evaluated: Sequence[Question]) -> None:
         self.train_fingerprint = data_fingerprint(train)
-        self.fit(train, {s.id: s for s in samples})
+        self.fit(list(train), {q.id: q for q in evaluated})
 
-    def fit(self, train: list[Sample], evaluated: dict[str, Sample]) -> None:
+    def fit(self, train: list[Sample], evaluated: dict[str, Question]) -> None:
         raise NotImplementedError
 
 
 class MajorityBaseline(Baseline):
-    def fit(self, train: list[Sample], evaluated: dict[str, Sample]) -> None:
-        by_type: dict[Optional[str], list[str]] = {}
+    def fit(self, train: list[Sample], evaluated: dict[str, Question]) -> None:
+        by_form: dict[str, list[str]] = {}
         for s in train:
-            by_type.setdefault(s.answer_type, []).append(s.references[0].strip().lower())
-        self.answer = {t: most_common(a) for t, a in by_type.items()}
+            by_form.setdefault(question_form(s.question), []).append(s.references[0].strip().lower())
+        self.answer = {form: most_common(a) for form, a in by_form.items()}
         self.fallback = most_common([s.references[0].strip().lower() for s in train])
-        self.types = {i: s.answer_type for i, s in evaluated.items()}
+        self.forms = {i: question_form(q.question) for i, q in evaluated.items()}
 
     def generate(self, requests: list[Request]) -> list[Prediction]:
         return [
-            Prediction(sample_id=r.sample_id, text=self.answer.get(self.types.get(r.sample_id), self.fallback))
+            Prediction(sample_id=r.sample_id, text=self.answer.get(self.forms.get(r.sample_id, ""), self.fallback))
             for r in requests
         ]
 
 
 class QuestionOnlyBaseline(Baseline):
-    def fit(self, train: list[Sample], evaluated: dict[str, Sample]) -> None:
+    def fit(self, train: list[Sample], evaluated: dict[str, Question]) -> None:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline

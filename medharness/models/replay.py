@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, Optional, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 from medharness.errors import UserError
 from medharness.records import BadLine, json_kind, json_lines, sample_id, text_problem
 from medharness.models.base import ModelAdapter
 from medharness.registry import ADAPTERS
-from medharness.schema import ModelCard, Prediction, Request, Sample
-
-if TYPE_CHECKING:
-    from medharness.tasks.base import TaskPlugin
+from medharness.schema import ModelCard, Prediction, Question, Request, Sample
 
 SHOW = 5  # ids listed in a message
 
@@ -72,13 +69,13 @@ class ReplayAdapter(ModelAdapter):
         self.problems: list[str] = []
         self.missing: list[str] = []
 
-    def prepare(self, task: "TaskPlugin", data_dir: Optional[Path], samples: Sequence[Sample]) -> None:
-        known = {s.id for s in samples}
+    def prepare(self, train: Sequence[Sample], evaluated: Sequence[Question]) -> None:
+        known = {s.id for s in evaluated}
         unknown = [i for i in self.predictions if i not in known]
         if self.duplicates:
             self.problems.append(f"{len(self.duplicates)} duplicate ids (first kept): {id_list(self.duplicates)}")
         if unknown:
-            self.problems.append(f"{len(unknown)} ids not among the evaluated samples of {task.card.name} (ignored): {id_list(unknown)}")
+            self.problems.append(f"{len(unknown)} ids not among the evaluated samples (ignored): {id_list(unknown)}")
         for problem in self.problems:
             warnings.warn(f"{self.path.name}: {problem}", stacklevel=2)
 

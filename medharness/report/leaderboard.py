@@ -14,7 +14,7 @@ from medharness.report.labels import evaluation_labels, run_labels
 from medharness.report.plots import bar_chart
 from medharness.report.published import PublishedNumber, load_published, published_path
 from medharness.report.runs import Evaluation, Run, RunSet, load_runs
-from medharness.report.sections import VALUES_NOTE, provenance_blocks, write_outputs
+from medharness.report.sections import VALUES_NOTE, provenance_blocks, random_weights_warning, write_outputs
 from medharness.schema import skip_text
 
 PUBLISHED_NOTE = (
@@ -37,9 +37,7 @@ def build_leaderboard(runs: RunSet, published: list[PublishedNumber]) -> tuple[D
     systems = run_labels(runs.current)
     doc = Document("medharness leaderboard")
     doc.add(Paragraph(VALUES_NOTE, "note"), Paragraph(PUBLISHED_NOTE, "note"))
-    if any(r.system.random_weights for r in runs.current):
-        doc.add(Paragraph("Rows marked 'random weights' come from models with random weights (smoke tests): "
-                          "their numbers say nothing about any trained model.", "warning"))
+    doc.add(*random_weights_warning(runs.current))
     if len({e.task for e in evaluations}) < len(evaluations):
         doc.add(Paragraph("A task appears in more than one column because its runs differ in task version, "
                           "split, sample limit, data or metric definitions; such runs are never merged.", "warning"))

@@ -19,6 +19,17 @@ VALUES_NOTE = (
 )
 
 
+RANDOM_WEIGHTS_WARNING = (
+    "Rows marked 'random weights' come from models with random weights (smoke tests): "
+    "their numbers say nothing about any trained model."
+)
+
+
+def random_weights_warning(used: list[Run]) -> list[Paragraph]:
+    """The warning that heads every page built from any random-weights run."""
+    return [Paragraph(RANDOM_WEIGHTS_WARNING, "warning")] if any(r.system.random_weights for r in used) else []
+
+
 def run_label(run: Run) -> str:
     return run_labels([run])[run.run_id]
 

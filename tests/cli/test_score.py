@@ -39,7 +39,7 @@ def test_unknown_missing_and_duplicate_ids_are_reported(data, tmp_path):
     assert proc.returncode == 0, proc.stderr
     err = " ".join(proc.stderr.split())
     assert "1 duplicate ids (first kept): test-0" in err
-    assert "2 ids not among the evaluated samples of custom-jsonl (ignored): nope-1, nope-2" in err
+    assert "2 ids not among the evaluated samples (ignored): nope-1, nope-2" in err
     # the two data errors (missing image, escaping path) are skipped, not "without a prediction"
     assert "37 samples without a prediction (scored as wrong): test-1, test-2, test-3, test-4, test-7" in err
     (run_dir,) = run_dirs(tmp_path / "r")

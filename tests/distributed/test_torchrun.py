@@ -112,3 +112,51 @@ def test_two_ranks_equal_one_process_with_dragonfly_tiny(data, tmp_path):
     assert comparable(load_run(two)[1]) == comparable(load_run(one)[1])
     assert [s.id for s in load_run(two)[1]] == [s.id for s in load_run(one)[1]]
     assert metrics(multi) == metrics(single)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def two_nodes(args: list[str]) -> list[subprocess.Popen]:
+    """Two torchrun launches acting as two nodes of one rank each (c10d rendezvous on
+    127.0.0.1): each rank then writes its own cache file, as on a real multi-node cluster."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    endpoint = f"127.0.0.1:{free_port()}"
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1",
+             f"--node_rank={node}", "--rdzv_backend=c10d", f"--rdzv_endpoint={endpoint}",
+             "--rdzv_id=medharness-test", "--max_restarts=0", "-m", "medharness", *args],
+            env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            start_new_session=True,
+        )
+        for node in (0, 1)
+    ]
+
+
+def test_two_nodes_merge_their_caches_into_the_main_cache(data, tmp_path):
+    import sqlite3
+
+    results, single = tmp_path / "multi", tmp_path / "single"
+    args = run_args("mock", data, results, "--batch-size", "3")
+    for proc in two_nodes(args):
+        finish(proc)
+    cache_dir = results / ".cache"
+    assert sorted(p.name for p in cache_dir.iterdir() if "rank" in p.name) == []  # parts merged away
+    conn = sqlite3.connect(cache_dir / "responses.sqlite")
+    merged = conn.execute("SELECT count(*) FROM responses").fetchone()[0]
+    conn.close()
+    assert merged == 12  # every distinct request of the 38 usable samples (see the fixture)
+    assert cli(*run_args("mock", data, single, "--batch-size", "3")).returncode == 0
+    assert metrics(results) == metrics(single)
+    (run_dir,) = run_dirs(results)
+    for proc in two_nodes(run_args("mock", data, results, "--batch-size", "3", "--no-resume")):
+        finish(proc)
+    rerun = [d for d in run_dirs(results) if d != run_dir]
+    (rerun_dir,) = rerun
+    assert load_run(rerun_dir)[0]["n_cached"] == 38  # a rerun is all cache hits

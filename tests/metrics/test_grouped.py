@@ -5,8 +5,9 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 
-from medharness.metrics.bootstrap import cell_rng, mean_ci
+from medharness.metrics.bootstrap import item_rng, item_seed, mean_ci
 from medharness.metrics.grouped import MISSING, aggregate, group_values
 from medharness.schema import SampleResult
 
@@ -46,7 +47,7 @@ def test_numbers_do_not_depend_on_item_order():
 
 def test_binary_bootstrap_shortcut_matches_resampling():
     values = np.array([1.0] * 70 + [0.0] * 30)
-    fast = mean_ci(values, cell_rng(0, "a"), n_boot=4000)
+    fast = mean_ci(values, item_rng(0, "a", []), n_boot=4000)
     idx = np.random.default_rng(1).integers(0, 100, size=(4000, 100))
     slow = np.quantile(values[idx].mean(axis=1), [0.025, 0.975])
     assert abs(fast[0] - slow[0]) <= 0.02 and abs(fast[1] - slow[1]) <= 0.02
@@ -86,7 +87,81 @@ def test_clustered_metric_counts_and_resamples_whole_units():
         return float(len(set(labels)) == 3 and len(labels) == 6)
 
     units = [[0, 1], [2, 3], [4, 5]]
-    ci = corpus_ci(results, units_and_rows, cell_rng(0, "u"), n_boot=50, units=units, relabel=unit_copy("circular_index"))
+    ci = corpus_ci(results, units_and_rows, item_rng(0, "u", []), n_boot=50, units=units, relabel=unit_copy("circular_index"))
     assert ci == (1.0, 1.0)
-    merged = corpus_ci(results, units_and_rows, cell_rng(0, "u"), n_boot=50, units=units)
+    merged = corpus_ci(results, units_and_rows, item_rng(0, "u", []), n_boot=50, units=units)
     assert merged[0] == 0.0  # without relabelling, a unit drawn twice would merge with itself
+
+
+# Order independence and item-based seeds, with metrics whose bootstrap depends on which
+# positions are drawn (a 0/1 mean does not: its resampled sum is binomial whatever the order).
+def token_f1_rows(count: int = 60) -> list[SampleResult]:
+    rng = random.Random(3)
+    return [SampleResult(id=f"q{i:03d}", prediction="p", references=["r"], answer_type="open",
+                         metadata={"modality": "pathology", "organ": rng.choice(["lung", "liver"])},
+                         scores={"open_token_f1": round(rng.random(), 3)})
+            for i in range(count)]
+
+
+def corpus_bleu_metric() -> str:
+    """BLEU-2 over whitespace tokens (pycocoevalcap's scorer, no Java tokenizer), bootstrapped."""
+    from pycocoevalcap.bleu.bleu import Bleu
+
+    from medharness.metrics.base import Metric
+    from medharness.registry import METRICS
+
+    name = "test_corpus_bleu"
+    if name not in METRICS:
+        def bleu(items) -> dict:
+            gts = {k: [" ".join(r.lower().split()) for r in it.references] for k, it in enumerate(items)}
+            res = {k: [" ".join(it.prediction.lower().split())] for k, it in enumerate(items)}
+            return {name: float(Bleu(2).compute_score(gts, res, verbose=0)[0][1]) if items else None}
+        METRICS.register(name, Metric(name=name, definition="BLEU-2, whitespace tokens", corpus=bleu))
+    return name
+
+
+def caption_rows() -> list[SampleResult]:
+    rng = random.Random(5)
+    words = "the a mass lesion left right lung liver small large normal enhancing".split()
+    return [SampleResult(id=f"c{i:03d}", prediction=" ".join(rng.choices(words, k=6)),
+                         references=[" ".join(rng.choices(words, k=6))], metadata={"modality": "ct"})
+            for i in range(30)]
+
+
+def circular_rows() -> list[SampleResult]:
+    rng = random.Random(7)
+    return [SampleResult(id=f"m{q:02d}-{copy}", prediction="A" if rng.random() < 0.7 else "B", references=["A"],
+                         choices=["x", "y"], metadata={"circular_index": str(q), "modality": "natural"})
+            for q in range(90) for copy in range(2)]
+
+
+@pytest.mark.parametrize("rows, metric", [
+    (token_f1_rows, lambda: "open_token_f1"),
+    (caption_rows, corpus_bleu_metric),
+    (circular_rows, lambda: "choice_circular_accuracy"),
+], ids=["token_f1", "corpus_bleu", "clustered"])
+def test_intervals_do_not_depend_on_item_order(rows, metric):
+    results, name = rows(), metric()
+    shuffled = results[:]
+    random.Random(11).shuffle(shuffled)
+    ordered = aggregate(results, [name], ["modality"], seed=0)
+    assert ordered.overall[name].ci is not None
+    assert aggregate(shuffled, [name], ["modality"], seed=0) == ordered
+    # every item is in one modality group: the same items, the same interval
+    (group,) = ordered.groups["modality"].values()
+    assert group[name].ci == ordered.overall[name].ci
+    assert aggregate(results, [name], seed=1).overall[name].ci != ordered.overall[name].ci
+
+
+def test_same_items_get_the_same_interval_in_any_report():
+    results = token_f1_rows()
+    lung = [r for r in results if r.metadata["organ"] == "lung"]
+    by_organ = aggregate(results, ["open_token_f1"], ["organ"]).groups["organ"]["lung"]["open_token_f1"]
+    alone = aggregate(list(reversed(lung)), ["open_token_f1"]).overall["open_token_f1"]
+    assert by_organ.ci == alone.ci and by_organ.value == alone.value
+
+
+def test_item_seed_depends_on_the_items_not_their_order():
+    assert item_seed(0, "m", ["b", "a"]) == item_seed(0, "m", ["a", "b"])
+    assert item_seed(0, "m", ["a", "b"]) != item_seed(0, "m", ["a", "c"])
+    assert item_seed(0, "m", ["a"]) != item_seed(0, "n", ["a"]) != item_seed(1, "m", ["a"])
