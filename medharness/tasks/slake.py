@@ -37,7 +37,9 @@ class ZipImages:
     def image(self, img_name: str) -> tuple[list[ImageRef], Optional[str]]:
         name = safe_member(img_name)
         if name is None:
-            return [], f"image path {img_name!r} escapes the image archive"
+            # The reference is never opened (the sample is a data error); it lets the image gate
+            # give the category, "path outside the data folder".
+            return [ImageRef(root=str(self.path.parent), path=img_name)], f"image path {img_name!r} escapes the image archive"
         member = next((m for m in (f"imgs/{name}", name) if m in self.names), None)
         if member is None:
             return [], f"image not found in imgs.zip: {img_name}"
