@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 from medharness.errors import UserError
-from medharness.images import MAX_PIXELS, ImageError
+from medharness.images import ImageError, max_pixels
 from medharness.schema import ClinicalView, ImageRef
 
 DICOM_SUFFIXES = (".dcm",)
@@ -278,6 +278,6 @@ def dicom_image(ds: Any, view: ClinicalView, describe: str) -> np.ndarray:
 
 
 def _checked(image: Image.Image, describe: str) -> Image.Image:
-    if image.width * image.height > MAX_PIXELS:
-        raise ImageError(f"image too large (over {MAX_PIXELS} pixels): {describe}")
+    if image.width * image.height > max_pixels():
+        raise ImageError(f"image too large (over {max_pixels()} pixels): {describe}", "oversized image")
     return image

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemaini
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
-from medharness.schema import RunRecord
+from medharness.schema import RunRecord, skip_text
 
 console = Console(stderr=True, highlight=False)  # progress, summaries, errors
 stdout = Console(highlight=False)  # listings: what a user may pipe
@@ -72,7 +72,8 @@ def print_summary(run_dir: str, record: RunRecord) -> None:
         ci = f"{fmt(v.ci[0])}-{fmt(v.ci[1])}" if v.ci else "-"
         table.add_row(name, fmt(v.value), ci, str(v.n))
     console.print(table)
-    parts = [f"{record.n_samples} samples", f"{record.n_errors} errors", f"{record.n_cached} from cache"]
+    skipped = f"{record.n_skipped} skipped" + (f": {skip_text(record.skipped)}" if record.n_skipped else "")
+    parts = [f"{record.n_samples} scored", skipped, f"{record.n_errors} model errors (counted wrong)", f"{record.n_cached} from cache"]
     if spec.model_card.get("random_weights"):
         parts.append("RANDOM WEIGHTS (not a real model)")
     console.print(", ".join(parts) + f" -> {run_dir}")

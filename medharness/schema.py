@@ -13,6 +13,14 @@ MODALITIES = (
     "endoscopy", "natural", "chart", "diagram", "document", "unknown",
 )
 AnswerType = Literal["closed", "open"]
+# What happened to a sample: scored; the model failed on it (counted wrong, in n); or the record
+# itself is unusable (left out of every metric and n, listed with its reason).
+Outcome = Literal["scored", "model_error", "data_error"]
+# Why a record is a data error: the categories counted in RunRecord.skipped.
+SkipReason = Literal[
+    "missing image", "unreadable image", "undecodable image", "oversized image",
+    "path outside the data folder", "not a regular file", "malformed record",
+]
 
 
 class Strict(BaseModel):
@@ -91,6 +99,11 @@ class GenerationSettings(CardModel):
     selection_ratio: Optional[float] = Field(None, gt=0, le=1)
 
 
+def skip_text(skipped: dict[str, int]) -> str:
+    """"1 missing image, 1 path outside the data folder": data-error counts for people."""
+    return ", ".join(f"{n} {reason}" for reason, n in skipped.items())
+
+
 class Sample(Strict):
     """One evaluation item as a task plugin yields it."""
 
@@ -102,8 +115,9 @@ class Sample(Strict):
     choices: Optional[list[str]] = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     # A problem found while loading (say, an image path escaping the data folder): the sample is
-    # recorded as an error with this reason instead of being sent to the model.
+    # a data error with this reason and category, and is never sent to the model.
     error: Optional[str] = None
+    skip_reason: Optional[SkipReason] = None
 
     @field_validator("metadata")
     @classmethod
@@ -164,7 +178,9 @@ class SampleResult(Strict):
     # name. Rows written before this field existed read as [].
     images: list[str] = Field(default_factory=list)
     scores: dict[str, Optional[float]] = Field(default_factory=dict)
-    error: Optional[str] = None
+    outcome: Outcome = "scored"
+    error: Optional[str] = None  # the model's failure, or why the record is unusable
+    skip_reason: Optional[SkipReason] = None  # a data error's category
     cached: bool = False
     input_tokens: Optional[int] = None
     visual_tokens: Optional[int] = None
@@ -219,9 +235,11 @@ class RunRecord(Strict):
     finished: Optional[str] = None
     git_commit: Optional[str] = None
     packages: dict[str, str] = Field(default_factory=dict)
-    n_samples: int = 0
-    n_errors: int = 0
+    n_samples: int = 0  # samples in the evaluation (scored and model errors): the n
+    n_errors: int = 0  # model errors, counted wrong
     n_cached: int = 0
+    n_skipped: int = 0  # data errors, in no metric and no n
+    skipped: dict[str, int] = Field(default_factory=dict)  # data-error category -> count
     seconds: Optional[float] = None
     metrics: Metrics = Field(default_factory=Metrics)
     warnings: list[str] = Field(default_factory=list)

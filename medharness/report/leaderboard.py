@@ -16,6 +16,7 @@ from medharness.report.plots import bar_chart
 from medharness.report.published import PublishedNumber, load_published, published_path
 from medharness.report.runs import Evaluation, Run, RunSet, load_runs
 from medharness.report.sections import VALUES_NOTE, provenance_blocks, random_weights_warning, write_outputs
+from medharness.schema import skip_text
 
 PUBLISHED_NOTE = (
     "Rows marked 'published' are numbers printed in papers (reports/published.yaml, with sources "
@@ -138,10 +139,13 @@ def task_blocks(runs: RunSet, evaluation: Evaluation, label: str, systems, publi
         href = explorer_href(label, {"run": run.run_id})
         cells: list = [systems[run.run_id]]
         cells += [Score.of(run.record.metrics.overall.get(m), href) for m in metrics]
-        cells += [str(run.record.n_errors), run.run_id]
+        cells += [str(run.record.n_errors), str(run.record.n_skipped), run.run_id]
         rows.append(Row(cells, "random" if run.system.random_weights else "measured"))
-    rows += [Row(r.cells + ["", ""], r.kind) for r in reference_rows(published, [evaluation], lambda e: metrics)]
-    blocks.append(Table(["system"] + metrics + ["errors", "run"], rows))
+    rows += [Row(r.cells + ["", "", ""], r.kind) for r in reference_rows(published, [evaluation], lambda e: metrics)]
+    blocks.append(Table(["system"] + metrics + ["errors", "skipped", "run"], rows))
+    skips = sorted({f"{run.run_id}: {skip_text(run.record.skipped)}" for run in members if run.record.n_skipped})
+    if skips:
+        blocks += [Paragraph("Skipped records (data errors: in no metric and no n):"), Bullets(tuple(skips))]
     definitions = dict(evaluation.definitions)
     blocks.append(Bullets(tuple(f"{name}: {definitions[name]}" for name in metrics if name in definitions)))
     warnings = tuple(w for run in members for w in run.record.warnings)

@@ -134,7 +134,7 @@ class ParquetTask(TaskPlugin):
     def with_images(self, sample_id: str, refs: list[ImageRef], missing: str = "row has no image", **fields: Any) -> Sample:
         """A Sample whose missing image is a per-sample error, not a crash of the run."""
         error = None if refs else missing
-        return Sample(id=sample_id, images=refs, error=error, **fields)
+        return Sample(id=sample_id, images=refs, error=error, skip_reason="missing image" if error else None, **fields)
 
 
 def matches(sample: Sample, keep: dict[str, set[str]]) -> bool:

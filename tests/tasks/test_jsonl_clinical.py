@@ -1,9 +1,9 @@
 """custom-jsonl with real DICOM and NIfTI files: views pinned and recorded at load, card and
 record settings, bad files as per-sample errors, and whole runs with a baseline and dragonfly-tiny."""
-
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -58,13 +58,19 @@ def test_a_card_window_applies_unless_the_record_gives_its_own(data):
 @pytest.mark.parametrize("clinical, message", [
     ('{"window_center": "40", "window_width": 400}', r"test.jsonl:1: clinical settings \(key 'window_center': Input should be a valid number"),
     ('{"window_center": 40}', "test.jsonl:1: clinical settings .*give both or neither"),
-    ('"soft tissue"', "test.jsonl:1: clinical must be an object"),
+    ('"soft tissue"', 'test.jsonl:1: "clinical" must be an object'),
 ])
-def test_bad_clinical_settings_are_one_line_errors(tmp_path, clinical, message):
+def test_bad_clinical_settings_in_a_record_are_its_data_error(tmp_path, clinical, message):
     (tmp_path / "test.jsonl").write_text(f'{{"id": "a", "image": "a.dcm", "question": "q", "answer": "x", "clinical": {clinical}}}\n')
-    with pytest.raises(UserError, match=message) as info:
-        load(tmp_path)
-    assert "\n" not in str(info.value)
+    sample = load(tmp_path)["a"]
+    assert sample.skip_reason == "malformed record"
+    assert re.search(message, sample.error) and "\n" not in sample.error
+
+
+def test_bad_clinical_settings_in_the_card_stop_the_run(tmp_path):
+    (tmp_path / "test.jsonl").write_text('{"id": "a", "image": "a.dcm", "question": "q", "answer": "x"}\n')
+    with pytest.raises(UserError, match="option clinical"):
+        load(tmp_path, clinical={"window_center": 40})
 
 
 @pytest.mark.parametrize("model", ["majority", "dragonfly-tiny"])
