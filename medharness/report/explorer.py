@@ -32,6 +32,7 @@ from medharness.report.links import page_name
 from medharness.report.output import remove_stale_temps, write_file
 from medharness.report.runs import Evaluation, Run, load_runs
 from medharness.schema import ImageRef, SampleResult
+from medharness.tasks.base import local_data_folder
 
 THUMB_SIDE = 160
 LARGE_SIDE = 512
@@ -91,8 +92,8 @@ def outcome_of(row: SampleResult) -> str:
 def image_root(run: Run, data_dir: Optional[Path]) -> Optional[str]:
     if data_dir is not None:
         return str(data_dir)
-    source = run.record.spec.data_source
-    return None if source.startswith("hf:") or not Path(source).is_dir() else source
+    folder = local_data_folder(run.record.spec.data_source)
+    return folder if folder is not None and Path(folder).is_dir() else None
 
 
 def image_cells(row: SampleResult, run: Run, data_dir: Optional[Path], thumbs: Thumbnails) -> tuple[list, Optional[str]]:

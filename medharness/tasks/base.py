@@ -11,6 +11,17 @@ from medharness.schema import GenerationSettings, Request, Sample, TaskCard, tem
 from medharness.tasks.hub import hf_snapshot
 
 
+LOCAL_FOLDER, LOCAL_NOTE = "local folder ", " (no hub revision: the files as found there)"
+
+
+def local_data_folder(data_source: str) -> Optional[str]:
+    """The folder a run's `data_source` names, or None for hub data (older runs recorded the
+    bare folder)."""
+    if data_source.startswith(LOCAL_FOLDER) and data_source.endswith(LOCAL_NOTE):
+        return data_source[len(LOCAL_FOLDER):-len(LOCAL_NOTE)]
+    return None if data_source.startswith("hf:") else data_source
+
+
 class TaskOptions(CardOptions):
     """Options every task card may set, whatever its format."""
 
@@ -62,7 +73,7 @@ class TaskPlugin:
         """Where the data came from, recorded in run.json: the hub commit actually read (a card's
         `main` resolves to a different commit as the dataset changes), or the local folder."""
         if data_dir is not None:
-            return f"local folder {data_dir} (no hub revision: the files as found there)"
+            return f"{LOCAL_FOLDER}{data_dir}{LOCAL_NOTE}"
         return f"hf:{self.card.hf_dataset}@{self.hub_commit or 'unknown commit'} (card revision {self.card.hf_revision})"
 
     def request(self, sample: Sample, generation: GenerationSettings) -> Request:

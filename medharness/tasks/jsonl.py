@@ -2,9 +2,12 @@
   {"id": "q1", "image": "imgs/a.png" | "images": [...], "question": "...",
    "answer": "..." | "answers": [...], "answer_type": "closed"|"open", "choices": [...],
    "metadata": {"modality": "ct", ...}, "clinical": {"window_center": 40, "window_width": 400, ...}}
-Image paths are relative to the folder and may not leave it. DICOM and NIfTI images (.dcm,
-.nii, .nii.gz) are shown as one 2-D view: the card option `clinical` and the record's `clinical`
-(which wins) choose frame, slice, axis and window (medharness.clinical_images)."""
+Image paths are relative to the folder and may not leave it. Every field is type-checked, never
+converted: a record that breaks a rule is a data error of that sample (`file:line: reason`),
+and the rest of the file is evaluated. With `choices`, the gold answer may be the option's
+letter or its text; both become the letter, and one that is neither is a data error. DICOM and
+NIfTI images (.dcm, .nii, .nii.gz) are shown as one 2-D view: the card option `clinical` and the
+record's `clinical` (which wins) choose frame, slice, axis and window (medharness.clinical_images)."""
 
 from __future__ import annotations
 
@@ -57,13 +60,49 @@ class JsonlTask(TaskPlugin):
             try:
                 resolve_inside(root, ref.path)
             except ImageError as exc:
-   "metadata": {"modality": "ct", ...}, "clinical": {"window_center": 40, "window_width": 400, ...}}
-Image paths are relative to the folder and may not leave it. Every field is type-checked, never
-converted: a record that breaks a rule is a data error of that sample (`file:line: reason`),
-and the rest of the file is evaluated. With `choices`, the gold answer may be the option's
-letter or its text; both become the letter, and one that is neither is a data error. DICOM and
-NIfTI images (.dcm, .nii, .nii.gz) are shown as one 2-D view: the card option `clinical` and the
-record's `clinical` (which wins) choose frame, slice, axis and window (medharness.clinical_images)."""
+                return sample.model_copy(update={"error": f"{where}: {exc}", "skip_reason": exc.category})
+        try:
+            return self.pin_clinical_views(sample, row.get("clinical"), where)
+        except RecordError as exc:
+            return sample.model_copy(update={"error": f"{where}: {exc}", "skip_reason": "malformed record"})
+
+    def pin_clinical_views(self, sample: Sample, given: Any, where: str) -> Sample:
+        """Check each DICOM / NIfTI image now and pin the view every adapter will see; the view
+        shown is recorded in metadata `image_views`. A bad file or bad settings in the record are
+        this sample's data error; bad settings in the card stop the run."""
+        card = self.option("clinical", {})
+        try:
+            ClinicalView(**card)
+        except ValidationError as exc:
+            raise UserError(f"task card {self.card.name!r}: option clinical ({describe_validation_error(exc)})") from None
+        if given is not None and not isinstance(given, dict):
+            raise RecordError('"clinical" must be an object such as {"window_center": 40, "window_width": 400}')
+        settings = {**card, **(given or {})}
+        if given and "window_center" in given:
+            settings["window_width"] = given.get("window_width")
+        try:
+            view = ClinicalView(**settings)
+        except ValidationError as exc:
+            raise RecordError(f"clinical settings ({describe_validation_error(exc)})") from None
+        source = "record" if given and "window_center" in given else "card"
+        clinical = [i for i, ref in enumerate(sample.images) if is_clinical(ref.path)]
+        if given and not clinical:
+            raise RecordError("clinical settings apply to .dcm, .nii and .nii.gz images; this record has none")
+        images, views = list(sample.images), []
+        for i in clinical:
+            ref = images[i]
+            path = resolve_inside(ref.root, ref.path)
+            try:
+                if not path.is_file():
+                    raise ImageError(f"image not found: {ref.path}", "missing image")
+                pinned, shown = inspect(path, ref.path, view, source)
+            except ImageError as exc:
+                return sample.model_copy(update={"error": f"{where}: {exc}", "skip_reason": exc.category})
+            images[i] = ref.model_copy(update={"view": pinned})
+            views.append(shown)
+        if not views:
+            return sample
+        return sample.model_copy(update={"images": images, "metadata": {**sample.metadata, "image_views": views}})
 
 
 def record_sample(row: Any, root: Path) -> Sample:
