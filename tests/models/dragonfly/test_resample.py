@@ -1,6 +1,6 @@
 """The torch port of Pillow's 8-bit bicubic resize, byte for byte against the installed PIL.
 
-A larger randomised check, run by hand (about a minute per 1000 cases on one core):
+A larger randomised check, run by hand (1500 cases took 5.5 minutes on the loaded 2-core machine):
     PYTHONPATH=. python tests/models/dragonfly/test_resample.py --cases 2000 --max-side 600
 """
 
