@@ -114,6 +114,24 @@ def test_device_run_hands_over_the_rgb_image_only(random_image):
     assert [a.shape for a in processor.canvas_arrays(image.convert("L"))] == [(32, 32, 3), (64, 64, 3), (192, 192, 3)]
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_on_cuda_same_bytes_as_pil(random_image):
+    from medharness.models.dragonfly.image_processing import canvas_tensors, clip_reference_processor, reference_pixel_values
+
+    rng = np.random.default_rng(6)
+    for size, out_size in random_cases(rng, 20, 600):
+        pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+        got = resize(torch.from_numpy(pixels).cuda(), out_size).cpu().numpy()
+        assert np.array_equal(got, pil_resize(pixels, out_size)), (size, out_size)
+    for generation, se, size in [(2, 336, (1024, 768)), (2, 336, (300, 2000)), (1, 224, (2000, 300))]:
+        image = random_image(*size, seed=generation)
+        processor = DragonflyImageProcessor(se, generation)
+        on_device = processor.expand(canvas_tensors(processor.canvas_arrays(image), "cuda"))
+        assert on_device.is_cuda
+        assert torch.equal(on_device.cpu(), reference_pixel_values(image, clip_reference_processor(image_size=se), se, generation))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="random sizes against PIL, by hand")
     parser.add_argument("--cases", type=int, default=1000)
