@@ -90,19 +90,22 @@ def band_matrices(in_size: int, out_size: int, block: int = BLOCK) -> tuple[np.n
 
 
 @functools.lru_cache(maxsize=512)
-def _device_band(in_size: int, out_size: int, device: Any) -> tuple[torch.Tensor, torch.Tensor]:
+def _device_band(in_size: int, out_size: int, device: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(window indices, matrices, the rounding half) on `device`, built once: a tensor made
+    from a Python number per call would be a blocking host-to-device copy on CUDA."""
     starts, matrices = band_matrices(in_size, out_size)
     index = torch.from_numpy(starts[:, None] + np.arange(matrices.shape[2])[None, :])
-    return index.to(device), torch.from_numpy(matrices).to(device)
+    half = torch.tensor(0.5, dtype=torch.float64)  # 2**21 / 2**22: clip8's rounding offset
+    return index.to(device), torch.from_numpy(matrices).to(device), half.to(device)
 
 
 def resample_axis0(values: torch.Tensor, out_size: int) -> torch.Tensor:
     """One pass along dim 0 of a float64 tensor of integer pixel values: the pass's uint8
     results (clip8) as float64, shape [out_size, *values.shape[1:]]."""
     in_size, rest = values.shape[0], values.shape[1:]
-    index, matrices = _device_band(in_size, out_size, values.device)
+    index, matrices, half = _device_band(in_size, out_size, values.device)
     windows = values.reshape(in_size, -1)[index]  # [blocks, window, columns]
-    out = torch.baddbmm(values.new_tensor(0.5), matrices, windows)  # 2**21 / 2**22 rounds to nearest
+    out = torch.baddbmm(half, matrices, windows)
     out = out.reshape(-1, windows.shape[2])[:out_size]
     return out.floor_().clamp_(0, 255).reshape(out_size, *rest)
 
