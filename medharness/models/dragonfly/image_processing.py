@@ -20,7 +20,7 @@ Where the work runs, chosen by measurement (benchmarks/dragonfly_preprocess.py):
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch

@@ -11,7 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-from medharness.models.dragonfly.image_processing import DragonflyImageProcessor, canvas_sizes
+from medharness.models.dragonfly.image_processing import (
+    DragonflyImageProcessor, canvas_sizes, canvas_tensors, clip_reference_processor, reference_pixel_values,
+)
 from medharness.models.dragonfly.resample import PILLOW_MAJOR, coefficients, resize, vertical_first
 
 
@@ -117,8 +119,6 @@ def test_device_run_hands_over_the_rgb_image_only(random_image):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_on_cuda_same_bytes_as_pil(random_image):
-    from medharness.models.dragonfly.image_processing import canvas_tensors, clip_reference_processor, reference_pixel_values
-
     rng = np.random.default_rng(6)
     for size, out_size in random_cases(rng, 20, 600):
         pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
