@@ -19,6 +19,7 @@ from medharness.schema import ModelCard, Prediction, Request
 class DragonflyAdapter(ModelAdapter):
     """Card: `weights` (hub id or folder) or `options.tiny: gen1|gen2`; `dtype`/`device`
     (auto = bf16 on CUDA, fp32 on CPU); `options.attn_implementation` (sdpa);
+    `options.rotary_dtype` (bfloat16 = the reference's bf16 numerics, or float32);
     `options.preprocess_workers` (threads that prepare images ahead of the model)."""
 
     needs_images = True
@@ -33,7 +34,8 @@ class DragonflyAdapter(ModelAdapter):
         self.weights_id = loading.weights_identity(self.folder)
         self.device, self.dtype = device_and_dtype(card)
         attn = card.options.get("attn_implementation", "sdpa")
-        self.model, self.processor = loading.load(self.folder, self.device, self.dtype, attn)
+        rotary = loading.rotary_dtype_option(card)
+        self.model, self.processor = loading.load(self.folder, self.device, self.dtype, attn, rotary)
         workers = int(card.options.get("preprocess_workers", min(4, os.cpu_count() or 1)))
         self.prefetcher = ImagePrefetcher(self.processor.image_processor, workers, canvases_only=self.device.type != "cpu")
 

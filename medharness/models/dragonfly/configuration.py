@@ -8,6 +8,7 @@ or relative to the checkpoint folder) is read from that folder's config.json.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -101,7 +102,9 @@ class DragonflyConfig(PreTrainedConfig):
     selection_ratio: float | None = None
     image_placeholder_token: str = "<|reserved_special_token_0|>"
     image_separator_token: str = "<|reserved_special_token_1|>"
-    image_placeholder_id: int = 128002  # the id of image_placeholder_token in the tokenizer
+    # The id of image_placeholder_token. Released config.json files do not carry it: from_pretrained
+    # reads it from the tokenizer files beside the config, as the reference does.
+    image_placeholder_id: int | None = None
     initializer_range: float = 0.02
     tie_word_embeddings: bool = False
 
@@ -120,12 +123,35 @@ class DragonflyConfig(PreTrainedConfig):
         """Also resolves an `image_encoder` given relative to the checkpoint folder."""
         out = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
         config = out[0] if isinstance(out, tuple) else out
+        folder = str(pretrained_model_name_or_path) if os.path.isdir(pretrained_model_name_or_path) else None
+        if config.image_placeholder_id is None and folder is not None:
+            config.image_placeholder_id = token_id_in_folder(Path(folder), config.image_placeholder_token)
         if config.vision_config is None:
-            folder = str(pretrained_model_name_or_path) if os.path.isdir(pretrained_model_name_or_path) else None
             config.vision_config = resolve_vision_config(config.image_encoder, folder)
             if config.dragonfly_generation is None:
                 config.dragonfly_generation = generation_of(config.vision_config.image_size)
         return out
+
+
+def token_id_in_folder(folder: Path, token: str) -> Optional[int]:
+    """The id of a special token from the tokenizer files in `folder` (tokenizer.json's added
+    tokens and vocabulary, else tokenizer_config.json's added_tokens_decoder), or None."""
+    path = folder / "tokenizer.json"
+    if path.is_file():
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for added in data.get("added_tokens", []):
+            if added.get("content") == token:
+                return int(added["id"])
+        vocab = (data.get("model") or {}).get("vocab")
+        if isinstance(vocab, dict) and token in vocab:
+            return int(vocab[token])
+    path = folder / "tokenizer_config.json"
+    if path.is_file():
+        decoder = json.loads(path.read_text(encoding="utf-8")).get("added_tokens_decoder", {})
+        for token_id, added in decoder.items():
+            if added.get("content") == token:
+                return int(token_id)
+    return None
 
 
 def register() -> None:

@@ -71,12 +71,31 @@ def weights_identity(folder: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def load(folder: Path, device: Any, dtype: Any, attn_implementation: str = "sdpa") -> tuple[Any, Any]:
-    """(model in eval mode on `device`, processor) from a checkpoint folder."""
-    from medharness.models.dragonfly.modeling import DragonflyForCausalLM
+ROTARY_DTYPES = ("bfloat16", "float32")
+
+
+def rotary_dtype_option(card: ModelCard) -> str:
+    """`options.rotary_dtype`: bfloat16 (the reference's bf16 numerics) or float32 (default)."""
+    value = card.options.get("rotary_dtype", "float32")
+    if value not in ROTARY_DTYPES or not isinstance(value, str):
+        raise UserError(f"model card {card.name!r}: options.rotary_dtype must be bfloat16 or float32, not {value!r}")
+    return value
+
+
+def load(folder: Path, device: Any, dtype: Any, attn_implementation: str = "sdpa", rotary_dtype: str = "float32") -> tuple[Any, Any]:
+    """(model in eval mode on `device`, processor) from a checkpoint folder. The weights go
+    straight to `device` in `dtype` (no full copy on the host first). `rotary_dtype` bfloat16
+    rounds the rotary frequencies as the reference's bf16 path does; it applies to bf16 runs
+    only (in fp32 the reference keeps them fp32)."""
+    import torch
+
+    from medharness.models.dragonfly.modeling import DragonflyForCausalLM, round_rotary_to_bf16
     from medharness.models.dragonfly.processing import DragonflyProcessor
 
     model = DragonflyForCausalLM.from_pretrained(
         str(folder), dtype=dtype, attn_implementation=attn_implementation, weights_only=True,
+        device_map={"": str(device)},
     )
-    return model.to(device).eval(), DragonflyProcessor.from_pretrained(folder)
+    if rotary_dtype == "bfloat16" and dtype == torch.bfloat16:
+        round_rotary_to_bf16(model)
+    return model.eval(), DragonflyProcessor.from_pretrained(folder)

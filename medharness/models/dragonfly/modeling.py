@@ -68,6 +68,24 @@ def image_embeddings(projected: torch.Tensor, generation: int, kept: int) -> tor
     return torch.cat([projected[0].reshape(-1, hidden), rest.reshape(-1, hidden)])
 
 
+def round_rotary_to_bf16(model: nn.Module) -> int:
+    """Round every rotary `inv_freq` buffer to bf16 (kept as fp32 values), returning how many.
+
+    The reference's bf16 path is fp32 loading then `model.to(torch.bfloat16)`, which on
+    transformers 4.45 also casts this buffer; the forward upcasts it again, so the rounded
+    frequencies are what its bf16 answers (and the published numbers) were computed with.
+    """
+    count = 0
+    for module in model.modules():
+        if isinstance(getattr(module, "inv_freq", None), torch.Tensor):
+            rounded = module.inv_freq.to(torch.bfloat16).float()
+            module.inv_freq = rounded
+            if isinstance(getattr(module, "original_inv_freq", None), torch.Tensor):
+                module.original_inv_freq = rounded.clone()  # dynamic RoPE resets to this
+            count += 1
+    return count
+
+
 class DragonflyPreTrainedModel(PreTrainedModel):
     config: DragonflyConfig
     config_class = DragonflyConfig
@@ -106,6 +124,12 @@ class DragonflyForCausalLM(DragonflyPreTrainedModel, GenerationMixin):
 
     @property
     def placeholder_id(self) -> int:
+        if self.config.image_placeholder_id is None:
+            raise ValueError(
+                "the config has no image_placeholder_id; load it with from_pretrained(folder) from a folder with the "
+                "tokenizer files, or set config.image_placeholder_id to the tokenizer's id of "
+                f"{self.config.image_placeholder_token}"
+            )
         return self.config.image_placeholder_id
 
     def encode_crops(self, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -114,9 +138,18 @@ class DragonflyForCausalLM(DragonflyPreTrainedModel, GenerationMixin):
         images, crops = pixel_values.shape[:2]
         dtype = self.vision_embed_tokens.weight.dtype
         flat = pixel_values.reshape(images * crops, *pixel_values.shape[2:]).to(dtype)
-        states = self.image_encoder(flat, output_hidden_states=True).hidden_states[-2]
-        projected = self.vision_embed_tokens(states.to(dtype))
+        projected = self.vision_embed_tokens(self.penultimate_states(flat).to(dtype))
         return projected.view(images, crops, *projected.shape[1:])
+
+    def penultimate_states(self, pixels: torch.Tensor) -> torch.Tensor:
+        """CLIP's `hidden_states[-2]` (the features Dragonfly uses), computed by running the
+        tower up to that layer only: the last layer and the list of every layer's states that
+        `output_hidden_states=True` keeps are never made. Same operations, same bits."""
+        encoder = self.image_encoder
+        hidden = encoder.pre_layrnorm(encoder.embeddings(pixels))
+        for layer in encoder.encoder.layers[:-1]:
+            hidden = layer(hidden, None)
+        return hidden
 
     def kept_from_span(self, placeholders: int) -> int:
         """How many high crops an image span with `placeholders` positions holds."""

@@ -64,7 +64,7 @@ class DragonflyProcessor:
                 f"{config.vision_config.image_size}"
             )
         self.placeholder_id = self._token_id(config.image_placeholder_token)
-        if self.placeholder_id != config.image_placeholder_id:
+        if config.image_placeholder_id is not None and self.placeholder_id != config.image_placeholder_id:
             raise ValueError(f"tokenizer maps {config.image_placeholder_token} to {self.placeholder_id}, config says {config.image_placeholder_id}")
         self.separator_id = self._token_id(config.image_separator_token)
         self.stop_id = self._token_id(STOP_TOKEN)
