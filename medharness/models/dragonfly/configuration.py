@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -59,6 +60,50 @@ def kept_high_crops(generation: int, selection_ratio: Optional[float]) -> int:
         raise UserError(f"selection ratio {ratio} is outside (0, 1]; pass a value such as 0.25, 0.5 or 1.0")
     # Nearest count, halves rounded up (Python's round() would send 4.5 to 4).
     return max(1, math.floor(ratio * spec["high_crops"] + 0.5))
+
+
+SELECTIONS = ("similarity", "random", "first", "none")
+LEVELS = ("low", "low+medium", "low+medium+high")
+ALL_LEVELS = LEVELS[-1]
+
+
+@dataclass(frozen=True)
+class CropPlan:
+    """What reaches the LLM: `levels`, `kept` high crops (0 without the high level) and how they
+    were chosen (`selection`; "none" when every high crop is kept or none is used)."""
+
+    levels: str
+    selection: str
+    kept: int
+
+
+def crop_plan(
+    generation: int, selection_ratio: Optional[float] = None, selection: Optional[str] = None,
+    levels: Optional[str] = None,
+) -> CropPlan:
+    """The plan for these settings; None means the generation's released behaviour (gen 1:
+    similarity selection of half the high crops, gen 2: every crop). Contradictory settings
+    are refused, never ignored."""
+    levels = levels or ALL_LEVELS
+    if levels not in LEVELS:
+        raise UserError(f"levels {levels!r} is not one of {', '.join(LEVELS)}")
+    if selection is not None and selection not in SELECTIONS:
+        raise UserError(f"selection {selection!r} is not one of {', '.join(SELECTIONS)}")
+    total = GENERATIONS[generation]["high_crops"]
+    if levels != ALL_LEVELS:
+        if selection not in (None, "none") or selection_ratio is not None:
+            raise UserError(f"levels {levels} uses no high-resolution crops, so a selection or selection ratio means nothing; drop it")
+        return CropPlan(levels, "none", 0)
+    if selection == "none":
+        if selection_ratio is not None and selection_ratio != 1:
+            raise UserError(f"selection none keeps every high crop; selection ratio {selection_ratio:g} contradicts it")
+        return CropPlan(levels, "none", total)
+    if selection is not None and selection_ratio is None and GENERATIONS[generation]["default_ratio"] is None:
+        raise UserError(f"generation {generation} keeps every high crop unless a selection ratio is given; add --selection-ratio to --selection {selection}")
+    kept = kept_high_crops(generation, selection_ratio)
+    if kept == total:
+        return CropPlan(levels, "none", total)
+    return CropPlan(levels, selection or "similarity", kept)
 
 
 def resolve_vision_config(image_encoder: Optional[str], checkpoint_dir: Optional[str] = None) -> CLIPVisionConfig:

@@ -43,14 +43,14 @@ def request(sid, root, names, ratio=None, **gen):
 def test_prediction_accounting_and_labels(adapters, images):
     [pred] = adapters["gen1"].generate([request("1", images, ["a.png"])])
     assert pred.error is None and isinstance(pred.text, str)
-    assert pred.visual_tokens == 17 * 17  # gen 1 default: low + 4 medium + 12 high crops of 17 tokens
-    assert pred.input_tokens > 17 * 18 and 1 <= pred.output_tokens <= 4 and pred.seconds > 0
+    assert pred.visual_tokens == 17 * 50  # gen 1 default: low + 4 medium + 12 high crops of 50 tokens
+    assert pred.input_tokens > 17 * 51 and 1 <= pred.output_tokens <= 4 and pred.seconds > 0
     assert pred.extra["selection_ratio"] == 0.5 and pred.extra["generation"] == 1
     assert pred.extra["random_weights"] is True
 
 
 @pytest.mark.parametrize("tiny,ratio,visual,effective", [
-    ("gen1", 0.25, 11 * 17, 0.25), ("gen1", 1.0, 29 * 17, 1.0),
+    ("gen1", 0.25, 11 * 50, 0.25), ("gen1", 1.0, 29 * 50, 1.0),
     ("gen2", None, 65 + 40 * 5, 1.0), ("gen2", 0.25, 65 + 13 * 5, 0.25),
 ])
 def test_selection_ratio_sets_visual_tokens(adapters, images, tiny, ratio, visual, effective):

@@ -40,7 +40,7 @@ def test_generate_equals_forward_argmax_chain_and_uncached(tiny, random_image, g
 def test_image_encoded_once_with_cache(tiny, random_image):
     model, processor = tiny[2]
     calls = []
-    handle = model.image_encoder.register_forward_hook(lambda *a: calls.append(1))
+    handle = model.image_encoder.embeddings.register_forward_hook(lambda *a: calls.append(1))
     try:
         inputs = processor([format_prompt("Where?")], [random_image(40, 40)])
         with torch.no_grad():
@@ -78,7 +78,7 @@ def test_selection_ratio_changes_span_and_must_match(tiny, random_image):
     image = random_image(48, 36)
     quarter = processor([format_prompt("q")], [image], selection_ratio=0.25)
     full = processor([format_prompt("q")], [image], selection_ratio=1.0)
-    assert full["input_ids"].shape[1] - quarter["input_ids"].shape[1] == (24 - 6) * 18
+    assert full["input_ids"].shape[1] - quarter["input_ids"].shape[1] == (24 - 6) * 51
     with torch.no_grad():
         assert model(**quarter, selection_ratio=0.25).logits.shape[1] == quarter["input_ids"].shape[1]
         with pytest.raises(ValueError, match="not selection_ratio=0.5"):
