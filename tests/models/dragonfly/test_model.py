@@ -100,3 +100,34 @@ def test_mismatched_image_count_is_refused(tiny, random_image):
     inputs["pixel_values"] = torch.cat([inputs["pixel_values"]] * 2)
     with pytest.raises(ValueError, match="2 images for 1 rows"):
         model(**inputs)
+
+
+@pytest.mark.parametrize("generation", [1, 2])
+def test_tower_stopped_at_the_used_layer_gives_the_same_bits(tiny, random_image, generation):
+    model, processor = tiny[generation]
+    pixels = processor.image_processor(random_image(50, 40, 3))
+    calls = []
+    last = model.image_encoder.encoder.layers[-1].register_forward_hook(lambda *a: calls.append(1))
+    try:
+        with torch.no_grad():
+            stopped = model.penultimate_states(pixels)
+    finally:
+        last.remove()
+    with torch.no_grad():
+        full = model.image_encoder(pixels, output_hidden_states=True).hidden_states[-2]
+    assert calls == [] and torch.equal(stopped, full)
+
+
+def test_prefill_computes_logits_for_the_last_position_only(tiny, random_image):
+    model, processor = tiny[2]
+    inputs = processor([format_prompt("Where?")], [random_image(40, 40)])
+    rows = []
+    handle = model.language_model.lm_head.register_forward_hook(lambda m, i, o: rows.append(i[0].shape[1]))
+    try:
+        with torch.no_grad():
+            new = generate_new(model, inputs, 3)
+    finally:
+        handle.remove()
+    assert rows == [1, 1, 1]  # prefill and each decoding step: one position
+    with torch.no_grad():
+        assert torch.equal(new[:, :1], model(**inputs).logits[:, -1].argmax(-1, keepdim=True))

@@ -145,7 +145,9 @@ def test_host_memory_peak_is_well_under_twice_the_bf16_weights(tmp_path):
                 vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
     config = DragonflyConfig(text_config=text, vision_config=CLIPVisionConfig(**TINY_VISION[2]).to_dict(),
                              image_encoder="clip-encoder", image_placeholder_id=2)
-    model = DragonflyForCausalLM(config)
+    with torch.device("meta"):  # uninitialised weights: the values do not matter here, and init is slow
+        model = DragonflyForCausalLM(config)
+    model = model.to_empty(device="cpu")
     weights = sum(v.numel() * 2 for v in model.state_dict().values())
     folder = save_checkpoint(model, DragonflyProcessor(tokenizer, DragonflyImageProcessor(32, 2), config),
                              tmp_path / "small", weights="sharded-bin", dtype=torch.bfloat16)
