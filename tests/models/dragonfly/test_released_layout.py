@@ -14,7 +14,15 @@ from medharness.models.dragonfly import loading
 from medharness.models.dragonfly.modeling import DragonflyForCausalLM
 from medharness.models.dragonfly.processing import DragonflyProcessor, format_prompt
 from medharness.models.dragonfly.tiny import RELEASED_TOP_LEVEL, save_checkpoint
+from medharness.cli import main
 from tests.core.helpers import cli, jsonl_fixture, load_run, model_card, run_dirs
+
+def run_in_process(*args: str) -> None:
+    """`medharness run ...` in this process (the tiny models are already built here)."""
+    with pytest.raises(SystemExit) as done:
+        main(["run", *args, "--quiet"])
+    assert done.value.code == 0
+
 
 LAYOUTS = [(1, "bin", torch.float32), (1, "sharded-bin", torch.bfloat16), (2, "bin", torch.float32), (2, "sharded-bin", torch.bfloat16)]
 REFERENCE_KEYS = set(RELEASED_TOP_LEVEL) | {
@@ -65,9 +73,8 @@ def test_run_with_cards_whose_weights_are_released_folders(released, tmp_path):
                         dtype="bfloat16" if w == "sharded-bin" else "float32", options={"rotary_dtype": "bfloat16"})
              for g, w, _ in LAYOUTS]
     results = tmp_path / "results"
-    proc = cli("run", "--task", "custom-jsonl", "--model", ",".join(str(c) for c in cards), "--data-dir", str(data),
-               "--results", str(results), "--limit", "2", "--max-new-tokens", "2", "--quiet", timeout=300)
-    assert proc.returncode == 0, proc.stderr
+    run_in_process("--task", "custom-jsonl", "--model", ",".join(str(c) for c in cards), "--data-dir", str(data),
+                   "--results", str(results), "--limit", "2", "--max-new-tokens", "2")
     runs = run_dirs(results)
     assert len(runs) == 4
     for run_dir in runs:
@@ -79,10 +86,9 @@ def test_run_with_cards_whose_weights_are_released_folders(released, tmp_path):
 def test_selection_and_levels_sweep_into_runs(tmp_path):
     data = jsonl_fixture(tmp_path / "data")
     results = tmp_path / "results"
-    proc = cli("run", "--task", "custom-jsonl", "--model", "dragonfly-tiny-v1", "--data-dir", str(data), "--results",
-               str(results), "--limit", "1", "--max-new-tokens", "2", "--selection", "random,first", "--levels",
-               "low+medium+high", "--seed", "3", "--quiet", env={"MEDHARNESS_CACHE": str(tmp_path / "cache")}, timeout=300)
-    assert proc.returncode == 0, proc.stderr
+    run_in_process("--task", "custom-jsonl", "--model", "dragonfly-tiny-v1", "--data-dir", str(data), "--results",
+                   str(results), "--limit", "1", "--max-new-tokens", "2", "--selection", "random,first", "--levels",
+                   "low+medium+high", "--seed", "3")
     runs = run_dirs(results)
     assert sorted(r.name.split("__")[1] for r in runs) == [
         "dragonfly-tiny-v1-first-low+medium+high", "dragonfly-tiny-v1-random-low+medium+high"]
