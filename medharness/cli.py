@@ -74,6 +74,16 @@ def execute_with_progress(config: "RunConfig", label: str, enabled: bool) -> tup
             raise Interrupted(hook.done, hook.total) from None
 
 
+def parse_choices(value: Optional[str], option: str, allowed: tuple[str, ...]) -> list[Optional[str]]:
+    """A comma-separated sweep of named settings (one run each); no value = the model's default."""
+    if not value:
+        return [None]
+    for part in split_list(value):
+        if part not in allowed:
+            raise UserError(f"{option}: {part!r} is not one of {', '.join(allowed)}")
+    return split_list(value)
+
+
 @app.command()
 def run(
     task: TasksOpt,
@@ -84,6 +94,8 @@ def run(
     seed: SeedOpt = 0,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", min=1, help="Requests per model call (default: the model card's). Results do not depend on it.")] = None,
     selection_ratio: Annotated[Optional[str], typer.Option("--selection-ratio", help="Dragonfly zoom-in selection ratio(s), e.g. 0.25,0.5,1.0: one run per ratio.")] = None,
+    selection: Annotated[Optional[str], typer.Option("--selection", help="Dragonfly high-crop selection(s): similarity, random (seeded by --seed and the sample id), first, none; comma-separated: one run each.")] = None,
+    levels: Annotated[Optional[str], typer.Option("--levels", help="Dragonfly crop levels: low, low+medium, low+medium+high; comma-separated: one run each.")] = None,
     max_new_tokens: Annotated[Optional[int], typer.Option("--max-new-tokens", min=1, help="Override the generation length.")] = None,
     judge: Annotated[Optional[str], typer.Option("--judge", help="Model card of the judge for judged metrics (MM-Vet).")] = None,
     results: ResultsOpt = Path("results"),
@@ -102,21 +114,24 @@ def run(
     main_rank = distributed.current().is_main  # under torchrun only rank 0 reports
     tasks, models = split_list(",".join(task)), split_list(",".join(model))
     ratios = parse_ratios(selection_ratio)
+    settings = [(r, s, lv) for r in ratios
+                for s in parse_choices(selection, "--selection", ("similarity", "random", "first", "none"))
+                for lv in parse_choices(levels, "--levels", ("low", "low+medium", "low+medium+high"))]
     if data_dir is not None and len(tasks) > 1:
         raise UserError("--data-dir names one dataset; run one task at a time with it, or set each card's data variable")
     failures = []
     for t in tasks:
         for m in models:
-            for r in ratios:
+            for r, sel, lv in settings:
                 config = RunConfig(
                     task=t, model=m, data_dir=data_dir, split=split, limit=limit, seed=seed,
-                    batch_size=batch_size, results_dir=results, selection_ratio=r,
+                    batch_size=batch_size, results_dir=results, selection_ratio=r, selection=sel, levels=lv,
                     max_new_tokens=max_new_tokens, use_cache=not no_cache, resume=not no_resume, judge=judge,
                 )
                 try:
                     run_dir, record = execute_with_progress(config, f"{t} / {m}", enabled=main_rank and not quiet)
                 except UserError as exc:
-                    if len(tasks) * len(models) * len(ratios) == 1:
+                    if len(tasks) * len(models) * len(settings) == 1:
                         raise
                     console.print(Text.assemble(("error", "red"), f" ({t} / {m}): {exc}"), soft_wrap=True)
                     failures.append(f"{t}/{m}")

@@ -51,6 +51,8 @@ class RunConfig:
     batch_size: Optional[int] = None
     results_dir: Path = Path("results")
     selection_ratio: Optional[float] = None
+    selection: Optional[str] = None
+    levels: Optional[str] = None
     max_new_tokens: Optional[int] = None
     use_cache: bool = True
     resume: bool = True
@@ -91,8 +93,11 @@ def generation_settings(task: TaskCard, model: ModelCard, config: RunConfig) -> 
     """Task defaults, then the model card's overrides, then the command line's."""
     merged = task.generation.model_dump()
     merged.update(model.generation)
-    if config.selection_ratio is not None:
-        merged["selection_ratio"] = config.selection_ratio
+    for name in ("selection_ratio", "selection", "levels"):
+        if getattr(config, name) is not None:
+            merged[name] = getattr(config, name)
+    if merged.get("selection") == "random":
+        merged["seed"] = config.seed
     if config.max_new_tokens is not None:
         merged["max_new_tokens"] = config.max_new_tokens
     try:
@@ -184,6 +189,8 @@ def start_run_dir(
 def new_run_dir(results_dir: Path, spec: RunSpec, spec_hash: str, locks: ExitStack) -> tuple[Path, RunRecord]:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
     ratio = f"-r{spec.generation.selection_ratio:g}" if spec.generation.selection_ratio is not None else ""
+    ratio += f"-{spec.generation.selection}" if spec.generation.selection is not None else ""
+    ratio += f"-{spec.generation.levels}" if spec.generation.levels is not None else ""
     run_dir = results_dir / f"{spec.task}__{spec.model}{ratio}__{spec_hash[:8]}__{stamp}"
     run_dir.mkdir(parents=True)
     locks.enter_context(files.lock_writer(run_dir))

@@ -97,6 +97,13 @@ class GenerationSettings(CardModel):
     stop: list[str] = Field(default_factory=list)
     # Dragonfly zoom-in selection ratio; None = the model generation's default.
     selection_ratio: Optional[float] = Field(None, gt=0, le=1)
+    # Dragonfly ablations (docs/dragonfly.md): how high crops are chosen and which crop levels
+    # reach the LLM; None = the model generation's default.
+    selection: Optional[Literal["similarity", "random", "first", "none"]] = None
+    levels: Optional[Literal["low", "low+medium", "low+medium+high"]] = None
+    # Seed of a setting that draws at random (selection: random); the runner sets it from --seed
+    # only then, so deterministic runs keep their cache keys.
+    seed: Optional[int] = None
 
 
 def skip_text(skipped: dict[str, int]) -> str:

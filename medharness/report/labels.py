@@ -11,6 +11,9 @@ from typing import Any, Iterable
 from medharness.report.runs import Evaluation, Run
 
 RATIO_FIELD = "selection_ratio"
+# Dragonfly ablation settings: named whenever set, like the ratio, so an ablation run is never
+# labelled as the released model.
+ABLATION_FIELDS = ("selection", "levels")
 
 
 EVALUATION_PARTS = (
@@ -49,7 +52,8 @@ def run_labels(runs: Iterable[Run], with_ratio: bool = True) -> dict[str, str]:
         settings = dict(run.system.generation)
         varying = [
             name for name in settings
-            if name != RATIO_FIELD and len({dict(o.system.generation).get(name) for o in peers}) > 1
+            if name != RATIO_FIELD and (len({dict(o.system.generation).get(name) for o in peers}) > 1
+                                        or (name in ABLATION_FIELDS and settings[name] is not None))
         ]
         parts = [run.system.model]
         ratios = {o.system.selection_ratio for o in peers}

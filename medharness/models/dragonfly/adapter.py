@@ -6,6 +6,7 @@ transformers are imported when an adapter is built.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from typing import Any, Literal, Optional
@@ -22,6 +23,9 @@ from medharness.schema import ModelCard, Prediction, Request
 class DragonflyOptions(CardOptions):
     tiny: Optional[Literal["gen1", "gen2"]] = None  # a tiny random-weight build instead of `weights`
     attn_implementation: str = "sdpa"
+    # bfloat16 = the reference's bf16 numerics (inv_freq rounded as transformers 4.45's .to(bf16)
+    # does); applies to bf16 runs only
+    rotary_dtype: Literal["bfloat16", "float32"] = "float32"
     preprocess_workers: int = Field(default_factory=lambda: min(4, os.cpu_count() or 1), ge=1)  # threads preparing images ahead of the model
 
 
@@ -41,7 +45,7 @@ class DragonflyAdapter(ModelAdapter):
         self.folder = loading.checkpoint_folder(card)
         self.weights_id = loading.weights_identity(self.folder)
         self.device, self.dtype = device_and_dtype(card)
-        self.model, self.processor = loading.load(self.folder, self.device, self.dtype, self.options.attn_implementation)
+        self.model, self.processor = loading.load(self.folder, self.device, self.dtype, self.options.attn_implementation, self.options.rotary_dtype)
         self.prefetcher = ImagePrefetcher(self.processor.image_processor, self.options.preprocess_workers, canvases_only=self.device.type != "cpu")
 
     def fingerprint_parts(self) -> dict:
@@ -71,20 +75,26 @@ class DragonflyAdapter(ModelAdapter):
             settings = request.generation
             if settings.temperature > 0:
                 raise UserError("the dragonfly adapter decodes greedily, as the released models do; set temperature: 0")
-            key = (settings.selection_ratio, settings.max_new_tokens)
+            key = (settings.selection_ratio, settings.selection, settings.levels, settings.seed, settings.max_new_tokens)
             groups.setdefault(key, []).append(request)
-        for (ratio, max_new), group in groups.items():
-            out.update(self._generate_group(group, ratio, max_new))
+        for group in groups.values():
+            out.update(self._generate_group(group))
         return [out[r.sample_id] for r in requests]
 
-    def _generate_group(self, requests: list[Request], ratio: Optional[float], max_new: int) -> dict[str, Prediction]:
+    def _generate_group(self, requests: list[Request]) -> dict[str, Prediction]:
+        """Requests sharing their settings: one padded batch through `generate`."""
         import torch
 
+        from medharness.models.dragonfly.cost import StageClock, sample_flops
         from medharness.models.dragonfly.processing import format_prompt
 
+        settings = requests[0].generation
+        ratio, selection, levels = settings.selection_ratio, settings.selection, settings.levels
+        plan = self.processor.plan(ratio, selection, levels)
         started = time.perf_counter()
         effective = self.effective_ratio(ratio)
-        base_extra = {"selection_ratio": effective, "generation": self.processor.generation}
+        base_extra = {"selection_ratio": effective, "selection": plan.selection, "levels": plan.levels,
+                      "generation": self.processor.generation}
         if self.card.random_weights:
             base_extra["random_weights"] = True
         prepared = [(r, self.prefetcher.get(r)) for r in requests]
@@ -94,34 +104,55 @@ class DragonflyAdapter(ModelAdapter):
         if not ready:
             return out
         images = [to_device(p.pixels, self.device) for _, p in ready]
-        inputs = self.processor([format_prompt(r.prompt) for r, _ in ready], images, selection_ratio=ratio)
+        inputs = self.processor([format_prompt(r.prompt) for r, _ in ready], images, selection_ratio=ratio,
+                                levels=levels, selection=selection, high_grids=[p.grid for _, p in ready])
         inputs = {k: v.to(self.device) for k, v in inputs.items()}
         if "pixel_values" in inputs:
             inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
-        with torch.inference_mode():
+        seeds = [selection_seed(settings.seed, r.sample_id) for r, p in ready if p.pixels is not None]
+        preprocess_s = time.perf_counter() - started
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        clock = StageClock(self.model, self.device)
+        with torch.inference_mode(), clock.recording():
             sequences = self.model.generate(
-                **inputs, max_new_tokens=max_new, do_sample=False, selection_ratio=ratio,
+                **inputs, max_new_tokens=settings.max_new_tokens, do_sample=False, selection_ratio=ratio,
+                selection=selection, levels=levels, selection_seeds=seeds,
                 eos_token_id=[self.processor.stop_id, self.processor.tokenizer.eos_token_id],
                 pad_token_id=self.processor.pad_id,
             )
         new = sequences[:, inputs["input_ids"].shape[1] :].cpu()
         seconds = (time.perf_counter() - started) / len(ready)
-        visual = self.processor.visual_tokens(ratio)
+        batch_cost: dict[str, Any] = {"batch_size": len(ready), "preprocess_s": round(preprocess_s, 4),
+                                      **{k: round(v, 4) for k, v in clock.seconds().items()}}
+        if self.device.type == "cuda":
+            batch_cost["peak_memory_bytes"] = int(torch.cuda.max_memory_allocated(self.device))
+        visual = self.processor.visual_tokens(ratio, levels, selection)
         stops = {self.processor.stop_id, self.processor.tokenizer.eos_token_id}
         for row, (request, prep) in enumerate(ready):
             tokens = new[row].tolist()
             ended = next((i for i, t in enumerate(tokens) if t in stops), len(tokens))
             text = self.processor.decode(tokens[:ended], skip_special_tokens=True).strip()
+            input_tokens = int(inputs["attention_mask"][row].sum())
+            crops = self.processor.image_processor.num_crops if prep.pixels is not None else 0
+            flops = sample_flops(self.model.config, plan, crops, input_tokens, min(ended + 1, len(tokens)))
             out[request.sample_id] = Prediction(
                 sample_id=request.sample_id, text=cut_at_stop(text, request.generation.stop),
-                input_tokens=int(inputs["attention_mask"][row].sum()),
-                visual_tokens=visual if prep.pixels is not None else 0,
-                output_tokens=ended, seconds=round(seconds, 4), extra={**base_extra, **prep.extra},
+                input_tokens=input_tokens, visual_tokens=visual if prep.pixels is not None else 0,
+                output_tokens=ended, seconds=round(seconds, 4),
+                extra={**base_extra, **prep.extra, "cost": {**flops, **batch_cost}},
             )
         return out
 
     def close(self) -> None:
         self.prefetcher.close()
+
+
+def selection_seed(seed: Optional[int], sample_id: str) -> int:
+    """The random selection's seed for one sample: from --seed and the sample id only, so a
+    rerun, another batch size or another GPU count draws the same crops."""
+    digest = hashlib.sha256(f"{seed or 0}:{sample_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
 
 
 def to_device(pixels: Any, device: Any) -> Any:

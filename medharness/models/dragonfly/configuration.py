@@ -8,8 +8,10 @@ or relative to the checkpoint folder) is read from that folder's config.json.
 
 from __future__ import annotations
 
+import json
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -60,6 +62,50 @@ def kept_high_crops(generation: int, selection_ratio: Optional[float]) -> int:
     return max(1, math.floor(ratio * spec["high_crops"] + 0.5))
 
 
+SELECTIONS = ("similarity", "random", "first", "none")
+LEVELS = ("low", "low+medium", "low+medium+high")
+ALL_LEVELS = LEVELS[-1]
+
+
+@dataclass(frozen=True)
+class CropPlan:
+    """What reaches the LLM: `levels`, `kept` high crops (0 without the high level) and how they
+    were chosen (`selection`; "none" when every high crop is kept or none is used)."""
+
+    levels: str
+    selection: str
+    kept: int
+
+
+def crop_plan(
+    generation: int, selection_ratio: Optional[float] = None, selection: Optional[str] = None,
+    levels: Optional[str] = None,
+) -> CropPlan:
+    """The plan for these settings; None means the generation's released behaviour (gen 1:
+    similarity selection of half the high crops, gen 2: every crop). Contradictory settings
+    are refused, never ignored."""
+    levels = levels or ALL_LEVELS
+    if levels not in LEVELS:
+        raise UserError(f"levels {levels!r} is not one of {', '.join(LEVELS)}")
+    if selection is not None and selection not in SELECTIONS:
+        raise UserError(f"selection {selection!r} is not one of {', '.join(SELECTIONS)}")
+    total = GENERATIONS[generation]["high_crops"]
+    if levels != ALL_LEVELS:
+        if selection not in (None, "none") or selection_ratio is not None:
+            raise UserError(f"levels {levels} uses no high-resolution crops, so a selection or selection ratio means nothing; drop it")
+        return CropPlan(levels, "none", 0)
+    if selection == "none":
+        if selection_ratio is not None and selection_ratio != 1:
+            raise UserError(f"selection none keeps every high crop; selection ratio {selection_ratio:g} contradicts it")
+        return CropPlan(levels, "none", total)
+    if selection is not None and selection_ratio is None and GENERATIONS[generation]["default_ratio"] is None:
+        raise UserError(f"generation {generation} keeps every high crop unless a selection ratio is given; add --selection-ratio to --selection {selection}")
+    kept = kept_high_crops(generation, selection_ratio)
+    if kept == total:
+        return CropPlan(levels, "none", total)
+    return CropPlan(levels, selection or "similarity", kept)
+
+
 def resolve_vision_config(image_encoder: Optional[str], checkpoint_dir: Optional[str] = None) -> CLIPVisionConfig:
     """The CLIP vision config for `image_encoder`, without a download when it can be avoided."""
     if not image_encoder:
@@ -101,7 +147,9 @@ class DragonflyConfig(PreTrainedConfig):
     selection_ratio: float | None = None
     image_placeholder_token: str = "<|reserved_special_token_0|>"
     image_separator_token: str = "<|reserved_special_token_1|>"
-    image_placeholder_id: int = 128002  # the id of image_placeholder_token in the tokenizer
+    # The id of image_placeholder_token. Released config.json files do not carry it: from_pretrained
+    # reads it from the tokenizer files beside the config, as the reference does.
+    image_placeholder_id: int | None = None
     initializer_range: float = 0.02
     tie_word_embeddings: bool = False
 
@@ -120,12 +168,35 @@ class DragonflyConfig(PreTrainedConfig):
         """Also resolves an `image_encoder` given relative to the checkpoint folder."""
         out = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
         config = out[0] if isinstance(out, tuple) else out
+        folder = str(pretrained_model_name_or_path) if os.path.isdir(pretrained_model_name_or_path) else None
+        if config.image_placeholder_id is None and folder is not None:
+            config.image_placeholder_id = token_id_in_folder(Path(folder), config.image_placeholder_token)
         if config.vision_config is None:
-            folder = str(pretrained_model_name_or_path) if os.path.isdir(pretrained_model_name_or_path) else None
             config.vision_config = resolve_vision_config(config.image_encoder, folder)
             if config.dragonfly_generation is None:
                 config.dragonfly_generation = generation_of(config.vision_config.image_size)
         return out
+
+
+def token_id_in_folder(folder: Path, token: str) -> Optional[int]:
+    """The id of a special token from the tokenizer files in `folder` (tokenizer.json's added
+    tokens and vocabulary, else tokenizer_config.json's added_tokens_decoder), or None."""
+    path = folder / "tokenizer.json"
+    if path.is_file():
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for added in data.get("added_tokens", []):
+            if added.get("content") == token:
+                return int(added["id"])
+        vocab = (data.get("model") or {}).get("vocab")
+        if isinstance(vocab, dict) and token in vocab:
+            return int(vocab[token])
+    path = folder / "tokenizer_config.json"
+    if path.is_file():
+        decoder = json.loads(path.read_text(encoding="utf-8")).get("added_tokens_decoder", {})
+        for token_id, added in decoder.items():
+            if added.get("content") == token:
+                return int(token_id)
+    return None
 
 
 def register() -> None:

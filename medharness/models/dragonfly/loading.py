@@ -68,12 +68,20 @@ def weights_identity(folder: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def load(folder: Path, device: Any, dtype: Any, attn_implementation: str = "sdpa") -> tuple[Any, Any]:
-    """(model in eval mode on `device`, processor) from a checkpoint folder."""
-    from medharness.models.dragonfly.modeling import DragonflyForCausalLM
+def load(folder: Path, device: Any, dtype: Any, attn_implementation: str = "sdpa", rotary_dtype: str = "float32") -> tuple[Any, Any]:
+    """(model in eval mode on `device`, processor) from a checkpoint folder. The weights go
+    straight to `device` in `dtype` (no full copy on the host first). `rotary_dtype` bfloat16
+    rounds the rotary frequencies as the reference's bf16 path does; it applies to bf16 runs
+    only (in fp32 the reference keeps them fp32)."""
+    import torch
+
+    from medharness.models.dragonfly.modeling import DragonflyForCausalLM, round_rotary_to_bf16
     from medharness.models.dragonfly.processing import DragonflyProcessor
 
     model = DragonflyForCausalLM.from_pretrained(
         str(folder), dtype=dtype, attn_implementation=attn_implementation, weights_only=True,
+        device_map={"": str(device)},
     )
-    return model.to(device).eval(), DragonflyProcessor.from_pretrained(folder)
+    if rotary_dtype == "bfloat16" and dtype == torch.bfloat16:
+        round_rotary_to_bf16(model)
+    return model.eval(), DragonflyProcessor.from_pretrained(folder)

@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from medharness.images import ImageError, open_image
+from medharness.models.dragonfly.image_processing import canvas_sizes
 from medharness.schema import ImageRef, Request
 
 
@@ -28,6 +29,8 @@ class PreparedImage:
     pixels: Optional[Union[torch.Tensor, list[np.ndarray]]] = None
     error: Optional[str] = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # (rows, cols) of the high-crop grid, which float crops no longer show (gen 2's selection needs it)
+    grid: Optional[tuple[int, int]] = None
 
 
 def tile_side_by_side(images: list[Image.Image]) -> Image.Image:
@@ -56,7 +59,9 @@ def prepare_request_image(refs: list[ImageRef], image_processor: Any, canvases_o
         extra["image_sizes"] = [list(i.size) for i in images]
     image = images[0] if len(images) == 1 else tile_side_by_side(images)
     pixels = image_processor.canvas_arrays(image) if canvases_only else image_processor(image)
-    return PreparedImage(pixels=pixels, extra=extra)
+    se = image_processor.image_size
+    width, height = canvas_sizes(image.size, se, image_processor.generation)[1]
+    return PreparedImage(pixels=pixels, extra=extra, grid=(height // se, width // se))
 
 
 class ImagePrefetcher:

@@ -13,12 +13,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import torch
 
 from medharness.models.dragonfly.configuration import DragonflyConfig
-from medharness.models.dragonfly.image_processing import DragonflyImageProcessor
+from medharness.models.dragonfly.image_processing import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, DragonflyImageProcessor
 
 SPECIAL_TOKENS = [
     "<|begin_of_text|>", "<|end_of_text|>", "<|reserved_special_token_0|>", "<|reserved_special_token_1|>",
@@ -34,11 +34,13 @@ CORPUS = [
     "Describe the findings of this chest x-ray: no acute cardiopulmonary process.",
 ] * 4
 TINY_SEED = 1234
-TINY_VERSION = 1  # bump when the recipe changes, so cached folders are rebuilt
+TINY_VERSION = 2  # bump when the recipe changes, so cached folders are rebuilt
 
-# Toy widths; the grids keep the real structure (gen 2's patch grid pools 4x4).
+# Toy widths; the grids keep the real structure (gen 2's patch grid pools 4x4). Gen 1 keeps the
+# released 224 px / patch 32 geometry, since a released config names the generation only
+# through its encoder's image size.
 TINY_VISION = {
-    1: dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32, patch_size=8),
+    1: dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=224, patch_size=32),
     2: dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32, patch_size=4),
 }
 TINY_TEXT = dict(
@@ -72,7 +74,7 @@ def tiny_config(generation: int, tokenizer: Any) -> DragonflyConfig:
     text = dict(TINY_TEXT, vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
     return DragonflyConfig(
         text_config=text, vision_config=CLIPVisionConfig(**TINY_VISION[generation]).to_dict(),
-        image_encoder=ENCODER_FOLDER, dragonfly_generation=generation,
+        image_encoder=ENCODER_FOLDER,
         image_placeholder_id=tokenizer.convert_tokens_to_ids("<|reserved_special_token_0|>"),
         architectures=["DragonflyForCausalLM"],
     )
@@ -91,18 +93,63 @@ def build_tiny(generation: int) -> tuple[Any, Any]:
     return model, processor
 
 
-def save_checkpoint(model: Any, processor: Any, folder: Path, weights: str = "safetensors") -> Path:
+# What the reference's DragonflyConfig writes into config.json besides text_config: its own
+# copies of the Llama sizes, leftovers of an encoder-free variant, and PretrainedConfig's keys.
+RELEASED_TOP_LEVEL = (
+    "vocab_size", "max_position_embeddings", "hidden_size", "intermediate_size", "num_hidden_layers",
+    "num_attention_heads", "num_key_value_heads", "hidden_act", "initializer_range", "rms_norm_eps",
+    "use_cache", "rope_theta", "attention_dropout", "bos_token_id", "eos_token_id", "pad_token_id",
+    "tie_word_embeddings",
+)
+
+
+def released_config(config: DragonflyConfig, dtype: torch.dtype) -> dict:
+    """config.json as a released checkpoint has it: no vision_config, generation, selection
+    ratio or token ids of ours."""
+    text = config.text_config.to_dict()
+    out: dict[str, Any] = {"architectures": ["DragonflyForCausalLM"], "model_type": "dragonfly"}
+    out.update({key: text.get(key, text.get("rope_parameters", {}).get(key)) for key in RELEASED_TOP_LEVEL})
+    out.update({
+        "image_encoder": config.image_encoder, "image_size": 300, "patch_size": 30, "num_channels": 3,
+        "rope_scaling": None, "text_pretrained_model_name_or_path": "meta-llama/Meta-Llama-3.1-8B-Instruct",
+        "text_config": text, "torch_dtype": str(dtype).removeprefix("torch."), "transformers_version": "4.45.2",
+    })
+    return out
+
+
+def legacy_preprocessor_config(image_size: int) -> dict:
+    """The CLIP feature-extractor config the released checkpoints and CLIP folders ship."""
+    return {
+        "crop_size": image_size, "do_center_crop": True, "do_normalize": True, "do_resize": True,
+        "feature_extractor_type": "CLIPFeatureExtractor", "image_mean": list(OPENAI_CLIP_MEAN),
+        "image_std": list(OPENAI_CLIP_STD), "resample": 3, "size": image_size,
+    }
+
+
+def clip_folder_config(vision: dict) -> dict:
+    """The encoder folder's config.json: a whole CLIPConfig, as the hub's openai/clip-* have."""
+    return {"architectures": ["CLIPModel"], "model_type": "clip", "projection_dim": vision.get("projection_dim", 512),
+            "vision_config": vision, "text_config": {"model_type": "clip_text_model"}}
+
+
+def save_checkpoint(
+    model: Any, processor: Any, folder: Path, weights: str = "safetensors", dtype: Optional[torch.dtype] = None,
+) -> Path:
     """The released layout: config.json naming its CLIP encoder by `image_encoder` (here a
-    folder beside it), weights as `safetensors`, one pickled `bin` or `sharded-bin` + index,
-    the tokenizer files and preprocessor_config.json."""
+    folder beside it, with its own config and legacy preprocessor config), weights as
+    `safetensors`, one pickled `bin` or `sharded-bin` + index (in `dtype`, default the
+    model's), the tokenizer files and a legacy preprocessor_config.json."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    config = model.config.to_dict()
-    vision = config.pop("vision_config")
-    (folder / ENCODER_FOLDER).mkdir(exist_ok=True)
-    (folder / ENCODER_FOLDER / "config.json").write_text(json.dumps(vision, indent=2) + "\n", encoding="utf-8")
-    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    dtype = dtype or model.dtype
+    se = model.config.vision_config.image_size
+    encoder = folder / ENCODER_FOLDER
+    encoder.mkdir(exist_ok=True)
+    write_json(encoder / "config.json", clip_folder_config(model.config.vision_config.to_dict()))
+    write_json(encoder / "preprocessor_config.json", legacy_preprocessor_config(se))
+    write_json(folder / "config.json", released_config(model.config, dtype))
+    write_json(folder / "preprocessor_config.json", legacy_preprocessor_config(se))
+    state = {k: v.to(dtype).contiguous() for k, v in model.state_dict().items()}
     if weights == "safetensors":
         from safetensors.torch import save_file
 
@@ -117,12 +164,16 @@ def save_checkpoint(model: Any, processor: Any, folder: Path, weights: str = "sa
             name = f"pytorch_model-{i:05d}-of-{len(shards):05d}.bin"
             torch.save({k: state[k] for k in shard}, folder / name)
             weight_map.update({k: name for k in shard})
-        index = {"metadata": {"total_size": sum(v.numel() * v.element_size() for v in state.values())}, "weight_map": weight_map}
-        (folder / "pytorch_model.bin.index.json").write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
+        total = sum(v.numel() * v.element_size() for v in state.values())
+        write_json(folder / "pytorch_model.bin.index.json", {"metadata": {"total_size": total}, "weight_map": weight_map})
     else:
         raise ValueError(f"unknown weights format {weights!r}")
-    processor.save_pretrained(folder)
+    processor.tokenizer.save_pretrained(str(folder))
     return folder
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 def cache_root() -> Path:

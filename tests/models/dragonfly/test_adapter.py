@@ -13,8 +13,9 @@ from medharness.schema import GenerationSettings, ImageRef, ModelCard, Request
 
 
 def card(tiny="gen1", **kw):
+    kw.setdefault("options", {"tiny": tiny, "preprocess_workers": 2})
     return ModelCard(name=f"dragonfly-tiny-{tiny}", adapter="dragonfly", random_weights=True, dtype="float32",
-                     device="cpu", options={"tiny": tiny, "preprocess_workers": 2}, **kw)
+                     device="cpu", **kw)
 
 
 @pytest.fixture(scope="module")
@@ -43,14 +44,14 @@ def request(sid, root, names, ratio=None, **gen):
 def test_prediction_accounting_and_labels(adapters, images):
     [pred] = adapters["gen1"].generate([request("1", images, ["a.png"])])
     assert pred.error is None and isinstance(pred.text, str)
-    assert pred.visual_tokens == 17 * 17  # gen 1 default: low + 4 medium + 12 high crops of 17 tokens
-    assert pred.input_tokens > 17 * 18 and 1 <= pred.output_tokens <= 4 and pred.seconds > 0
+    assert pred.visual_tokens == 17 * 50  # gen 1 default: low + 4 medium + 12 high crops of 50 tokens
+    assert pred.input_tokens > 17 * 51 and 1 <= pred.output_tokens <= 4 and pred.seconds > 0
     assert pred.extra["selection_ratio"] == 0.5 and pred.extra["generation"] == 1
     assert pred.extra["random_weights"] is True
 
 
 @pytest.mark.parametrize("tiny,ratio,visual,effective", [
-    ("gen1", 0.25, 11 * 17, 0.25), ("gen1", 1.0, 29 * 17, 1.0),
+    ("gen1", 0.25, 11 * 50, 0.25), ("gen1", 1.0, 29 * 50, 1.0),
     ("gen2", None, 65 + 40 * 5, 1.0), ("gen2", 0.25, 65 + 13 * 5, 0.25),
 ])
 def test_selection_ratio_sets_visual_tokens(adapters, images, tiny, ratio, visual, effective):
@@ -127,3 +128,56 @@ def test_adapter_module_is_import_light():
     code = "import sys, medharness.models.dragonfly.adapter, medharness.models.dragonfly; print('torch' in sys.modules, 'transformers' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+COST_KEYS = {"flops", "flops_vision", "flops_projector", "flops_prefill", "flops_decode", "batch_size",
+             "preprocess_s", "encode_s", "prefill_s", "decode_s"}
+
+
+def test_cost_is_recorded_per_sample(adapters, images):
+    preds = adapters["gen2"].generate([request("1", images, ["a.png"]), request("2", images, [])])
+    image_cost, text_cost = preds[0].extra["cost"], preds[1].extra["cost"]
+    assert set(image_cost) == COST_KEYS  # no peak_memory_bytes on the CPU
+    assert image_cost["batch_size"] == 2 and image_cost["encode_s"] > 0 and image_cost["prefill_s"] > 0
+    assert image_cost["flops"] == sum(image_cost[k] for k in ("flops_vision", "flops_projector", "flops_prefill", "flops_decode"))
+    assert text_cost["flops_vision"] == 0 and image_cost["flops_prefill"] > text_cost["flops_prefill"]
+    assert image_cost["encode_s"] == text_cost["encode_s"]  # seconds are the batch's
+
+
+@pytest.mark.parametrize("tiny,settings,visual,extra", [
+    ("gen1", dict(levels="low"), 50, {"levels": "low", "selection": "none"}),
+    ("gen2", dict(levels="low+medium"), 65 + 4 * 5, {"levels": "low+medium", "selection": "none"}),
+    ("gen1", dict(selection="first"), 17 * 50, {"selection": "first", "selection_ratio": 0.5}),
+    ("gen2", dict(selection="random", ratio=0.25, seed=3), 65 + 13 * 5, {"selection": "random"}),
+])
+def test_ablation_settings_reach_the_model(adapters, images, tiny, settings, visual, extra):
+    [pred] = adapters[tiny].generate([request("1", images, ["a.png"], **settings)])
+    assert pred.error is None and pred.visual_tokens == visual
+    assert extra.items() <= pred.extra.items()
+
+
+def test_random_selection_is_seeded_by_seed_and_sample_id(adapters, images):
+    from medharness.models.dragonfly.adapter import selection_seed
+
+    assert selection_seed(0, "17") == selection_seed(0, "17")
+    assert len({selection_seed(0, "17"), selection_seed(1, "17"), selection_seed(0, "18")}) == 3
+    adapter = adapters["gen1"]
+    batch = [request(str(i), images, [name], selection="random", seed=4) for i, name in enumerate(["a.png", "b.jpg", "c.png"])]
+    together = adapter.generate(batch)
+    alone = [adapter.generate([r])[0] for r in batch]
+    assert [p.text for p in together] == [p.text for p in alone]  # batch-independent draws
+
+
+def test_contradictory_settings_stop_with_one_line(adapters, images):
+    with pytest.raises(UserError, match="levels low uses no high-resolution crops"):
+        adapters["gen1"].generate([request("1", images, ["a.png"], ratio=0.5, levels="low")])
+
+
+def test_rotary_dtype_option_is_checked():
+    from medharness.models.dragonfly.adapter import DragonflyAdapter
+
+    assert DragonflyAdapter.check_card(card()).rotary_dtype == "float32"
+    assert DragonflyAdapter.check_card(card(options={"tiny": "gen1", "rotary_dtype": "bfloat16"})).rotary_dtype == "bfloat16"
+    for bad in ("bf16", 16):
+        with pytest.raises(UserError, match="rotary_dtype"):
+            DragonflyAdapter.check_card(card(options={"tiny": "gen1", "rotary_dtype": bad}))

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from medharness.errors import UserError
-from medharness.models.dragonfly.configuration import kept_high_crops
+from medharness.models.dragonfly.configuration import ALL_LEVELS, CropPlan, kept_high_crops
 from medharness.models.dragonfly.modeling import image_embeddings, pool_crops, select_high_crops
 from medharness.models.dragonfly.processing import block_sizes, format_prompt, image_span
 
@@ -70,9 +70,9 @@ def test_selection_invariants(n, kept):
 
 def test_gen1_embeddings_keep_all_at_full_ratio_and_order():
     projected = torch.randn(29, 50, 8)
-    full = image_embeddings(projected, 1, 24)
+    full = image_embeddings(projected, 1, CropPlan(ALL_LEVELS, "none", 24))
     assert torch.equal(full, projected.reshape(-1, 8))
-    half = image_embeddings(projected, 1, 12)
+    half = image_embeddings(projected, 1, CropPlan(ALL_LEVELS, "similarity", 12))
     assert half.shape == (17 * 50, 8)
     assert torch.equal(half[: 5 * 50], projected[:5].reshape(-1, 8))
 
@@ -98,7 +98,7 @@ def test_processor_layout_left_padding_and_text_only(tiny, random_image):
     prompts = [format_prompt("What organ is shown?"), format_prompt("Is it normal?"), format_prompt("no image here")]
     inputs = processor(prompts, [random_image(40, 30), random_image(30, 40, 1), None])
     ids, mask = inputs["input_ids"], inputs["attention_mask"]
-    assert inputs["pixel_values"].shape == (2, 29, 3, 32, 32)
+    assert inputs["pixel_values"].shape == (2, 29, 3, 224, 224)
     span = processor.span_ids()
     bos = processor.tokenizer.bos_token_id
     for row in range(2):
@@ -108,4 +108,4 @@ def test_processor_layout_left_padding_and_text_only(tiny, random_image):
     text_only = ids[2][mask[2].bool()].tolist()
     assert text_only[0] == bos and processor.placeholder_id not in text_only
     assert mask[2, 0] == 0 and ids[2, 0] == processor.tokenizer.eos_token_id  # padded on the left with EOS
-    assert processor.visual_tokens() == 17 * 17 and processor.visual_tokens(1.0) == 29 * 17
+    assert processor.visual_tokens() == 17 * 50 and processor.visual_tokens(1.0) == 29 * 50

@@ -40,7 +40,7 @@ def test_generate_equals_forward_argmax_chain_and_uncached(tiny, random_image, g
 def test_image_encoded_once_with_cache(tiny, random_image):
     model, processor = tiny[2]
     calls = []
-    handle = model.image_encoder.register_forward_hook(lambda *a: calls.append(1))
+    handle = model.image_encoder.embeddings.register_forward_hook(lambda *a: calls.append(1))
     try:
         inputs = processor([format_prompt("Where?")], [random_image(40, 40)])
         with torch.no_grad():
@@ -78,7 +78,7 @@ def test_selection_ratio_changes_span_and_must_match(tiny, random_image):
     image = random_image(48, 36)
     quarter = processor([format_prompt("q")], [image], selection_ratio=0.25)
     full = processor([format_prompt("q")], [image], selection_ratio=1.0)
-    assert full["input_ids"].shape[1] - quarter["input_ids"].shape[1] == (24 - 6) * 18
+    assert full["input_ids"].shape[1] - quarter["input_ids"].shape[1] == (24 - 6) * 51
     with torch.no_grad():
         assert model(**quarter, selection_ratio=0.25).logits.shape[1] == quarter["input_ids"].shape[1]
         with pytest.raises(ValueError, match="not selection_ratio=0.5"):
@@ -100,3 +100,34 @@ def test_mismatched_image_count_is_refused(tiny, random_image):
     inputs["pixel_values"] = torch.cat([inputs["pixel_values"]] * 2)
     with pytest.raises(ValueError, match="2 images for 1 rows"):
         model(**inputs)
+
+
+@pytest.mark.parametrize("generation", [1, 2])
+def test_tower_stopped_at_the_used_layer_gives_the_same_bits(tiny, random_image, generation):
+    model, processor = tiny[generation]
+    pixels = processor.image_processor(random_image(50, 40, 3))
+    calls = []
+    last = model.image_encoder.encoder.layers[-1].register_forward_hook(lambda *a: calls.append(1))
+    try:
+        with torch.no_grad():
+            stopped = model.penultimate_states(pixels)
+    finally:
+        last.remove()
+    with torch.no_grad():
+        full = model.image_encoder(pixels, output_hidden_states=True).hidden_states[-2]
+    assert calls == [] and torch.equal(stopped, full)
+
+
+def test_prefill_computes_logits_for_the_last_position_only(tiny, random_image):
+    model, processor = tiny[2]
+    inputs = processor([format_prompt("Where?")], [random_image(40, 40)])
+    rows = []
+    handle = model.language_model.lm_head.register_forward_hook(lambda m, i, o: rows.append(i[0].shape[1]))
+    try:
+        with torch.no_grad():
+            new = generate_new(model, inputs, 3)
+    finally:
+        handle.remove()
+    assert rows == [1, 1, 1]  # prefill and each decoding step: one position
+    with torch.no_grad():
+        assert torch.equal(new[:, :1], model(**inputs).logits[:, -1].argmax(-1, keepdim=True))
