@@ -6,11 +6,14 @@ import functools
 import hashlib
 import io
 import os
+import threading
+from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
-from medharness.schema import ImageRef
+from medharness.schema import ImageRef, ParquetCell
 
 MAX_PIXELS = 200_000_000  # above this PIL refuses the image (decompression-bomb guard)
 
@@ -40,12 +43,57 @@ def _resolve_inside(root: str, relative: str) -> Path:
     return target
 
 
-_hash_cache: dict[tuple[str, int, int], str] = {}
+_hash_cache: dict[tuple, str] = {}
+
+# Image columns of the last few parquet row groups read: a batch's images sit together, and
+# the adapter reads them again to decode right after the plan hashed them. The Hugging Face
+# hub writes image datasets in row groups of 100 rows, so this is a few megabytes.
+PARQUET_ROW_GROUPS_KEPT = 4
+_row_groups: OrderedDict[tuple, Any] = OrderedDict()
+_row_groups_lock = threading.Lock()
+
+
+def _stat(path: str | Path, shown: str) -> os.stat_result:
+    try:
+        return os.stat(path)
+    except OSError:
+        raise ImageError(f"image not found: {shown}") from None
+
+
+def _parquet_bytes(cell: ParquetCell) -> bytes:
+    """One image's encoded bytes, read from its row group of the parquet file."""
+    import pyarrow.parquet as pq
+
+    where = f"{cell.file} row group {cell.row_group} row {cell.row}"
+    st = _stat(cell.file, cell.file)
+    key = (cell.file, st.st_size, st.st_mtime_ns, cell.row_group, cell.column)
+    with _row_groups_lock:
+        column = _row_groups.get(key)
+        if column is not None:
+            _row_groups.move_to_end(key)
+    try:
+        if column is None:
+            column = pq.ParquetFile(cell.file).read_row_group(cell.row_group, columns=[cell.column]).column(0)
+            with _row_groups_lock:
+                _row_groups[key] = column
+                while len(_row_groups) > PARQUET_ROW_GROUPS_KEPT:
+                    _row_groups.popitem(last=False)
+        value = column[cell.row].as_py()
+    except (OSError, ValueError, IndexError, KeyError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise ImageError(f"image unreadable: {where}: {exc}") from None
+    if cell.item is not None:
+        value = value[cell.item] if isinstance(value, list) and cell.item < len(value) else None
+    data = value.get("bytes") if isinstance(value, dict) else None
+    if not data:
+        raise ImageError(f"the row has no image bytes: {where}")
+    return data
 
 
 def image_bytes(ref: ImageRef) -> bytes:
     if ref.data is not None:
         return ref.data
+    if ref.parquet is not None:
+        return _parquet_bytes(ref.parquet)
     path = resolve_inside(ref.root, ref.path)
     try:
         return path.read_bytes()
@@ -56,15 +104,17 @@ def image_bytes(ref: ImageRef) -> bytes:
 
 
 def image_hash(ref: ImageRef) -> str:
-    """sha256 of the encoded bytes; cached per (path, size, mtime) for files."""
+    """sha256 of the encoded bytes; cached per file (path, size, mtime) and place in it."""
     if ref.data is not None:
         return hashlib.sha256(ref.data).hexdigest()
-    path = resolve_inside(ref.root, ref.path)
-    try:
-        st = path.stat()
-    except OSError:
-        raise ImageError(f"image not found: {path}") from None
-    key = (str(path), st.st_size, st.st_mtime_ns)
+    if ref.parquet is not None:
+        cell = ref.parquet
+        st = _stat(cell.file, cell.file)
+        key: tuple = (cell.file, st.st_size, st.st_mtime_ns, cell.row_group, cell.row, cell.column, cell.item)
+    else:
+        path = resolve_inside(ref.root, ref.path)
+        st = _stat(path, str(path))
+        key = (str(path), st.st_size, st.st_mtime_ns)
     if key not in _hash_cache:
         _hash_cache[key] = hashlib.sha256(image_bytes(ref)).hexdigest()
     if ref.view is not None:  # one DICOM or NIfTI file, another frame or window: another image

@@ -10,29 +10,59 @@ from typing import Any, Iterator, Optional
 from urllib.parse import urlparse
 
 from medharness.errors import UserError
-from medharness.schema import ImageRef, TaskCard
+from medharness.schema import ImageRef, ParquetCell, TaskCard
 
 HUB_PROBE_SECONDS = 3.0
 
 
+Row = dict[str, Any]
 
-def parquet_rows(root: Path, hf_split: str) -> Iterator[dict[str, Any]]:
+
+def parquet_rows(root: Path, hf_split: str) -> Iterator[Row]:
     """Rows of the Hugging Face parquet layout `data/<split>-*.parquet`, in file order."""
-    import pyarrow.parquet as pq
-
     files = sorted((root / "data").glob(f"{hf_split}-*.parquet"))
     if not files:
         raise UserError(f"{root}: no data/{hf_split}-*.parquet files; is this the Hugging Face copy of the dataset?")
     for file in files:
-        for batch in pq.ParquetFile(file).iter_batches(batch_size=256):
-            yield from batch.to_pylist()
+        yield from lazy_rows(file)
 
 
-def parquet_image(row: dict[str, Any], fallback_name: str) -> tuple[list[ImageRef], Optional[str]]:
+def lazy_rows(file: Path) -> Iterator[Row]:
+    """One parquet file's rows, row group by row group, with the image bytes left in the file.
+
+    An image column (`{bytes, path}` structs, or lists of them) is read without its bytes: each
+    image becomes `{"path": ..., "cell": ParquetCell}`, which `medharness.images` reads when the
+    image's batch is planned. A missing image (a null struct) stays None."""
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(file)
+    location = str(file.resolve())
+    leaves = [parquet.schema.column(i).path for i in range(len(parquet.schema))]
+    images = {leaf.split(".")[0]: leaf for leaf in leaves
+              if leaf.endswith(".bytes") and leaf.removesuffix("bytes") + "path" in leaves}
+    columns = [name if name not in images else images[name].removesuffix("bytes") + "path"
+               for name in parquet.schema_arrow.names]
+    for group in range(parquet.num_row_groups):
+        for row, values in enumerate(parquet.read_row_group(group, columns=columns).to_pylist()):
+            for name, leaf in images.items():
+                cell = ParquetCell(file=location, row_group=group, row=row, column=leaf)
+                values[name] = lazy_image(values.get(name), cell)
+            yield values
+
+
+def lazy_image(value: Any, cell: ParquetCell) -> Any:
+    if isinstance(value, list):
+        return [lazy_image(item, cell.model_copy(update={"item": i})) for i, item in enumerate(value)]
+    if not isinstance(value, dict):
+        return None
+    return {"path": value.get("path"), "cell": cell}
+
+
+def parquet_image(row: Row, fallback_name: str) -> tuple[list[ImageRef], Optional[str]]:
     image = row.get("image")
-    if not isinstance(image, dict) or not image.get("bytes"):
+    if not isinstance(image, dict) or not image.get("cell"):
         return [], "the row has no image bytes"
-    return [ImageRef(path=image.get("path") or fallback_name, data=image["bytes"])], None
+    return [ImageRef(path=image.get("path") or fallback_name, parquet=image["cell"])], None
 
 
 def has_parquet_layout(root: Path) -> bool:
