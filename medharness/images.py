@@ -73,7 +73,8 @@ def _parquet_bytes(cell: ParquetCell) -> bytes:
             _row_groups.move_to_end(key)
     try:
         if column is None:
-            column = pq.ParquetFile(cell.file).read_row_group(cell.row_group, columns=[cell.column]).column(0)
+            with pq.ParquetFile(cell.file) as parquet:
+                column = parquet.read_row_group(cell.row_group, columns=[cell.column]).column(0)
             with _row_groups_lock:
                 _row_groups[key] = column
                 while len(_row_groups) > PARQUET_ROW_GROUPS_KEPT:

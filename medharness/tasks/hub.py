@@ -35,19 +35,26 @@ def lazy_rows(file: Path) -> Iterator[Row]:
     image's batch is planned. A missing image (a null struct) stays None."""
     import pyarrow.parquet as pq
 
-    parquet = pq.ParquetFile(file)
     location = str(file.resolve())
-    leaves = [parquet.schema.column(i).path for i in range(len(parquet.schema))]
-    images = {leaf.split(".")[0]: leaf for leaf in leaves
-              if leaf.endswith(".bytes") and leaf.removesuffix("bytes") + "path" in leaves}
-    columns = [name if name not in images else images[name].removesuffix("bytes") + "path"
-               for name in parquet.schema_arrow.names]
-    for group in range(parquet.num_row_groups):
-        for row, values in enumerate(parquet.read_row_group(group, columns=columns).to_pylist()):
-            for name, leaf in images.items():
-                cell = ParquetCell(file=location, row_group=group, row=row, column=leaf)
-                values[name] = lazy_image(values.get(name), cell)
-            yield values
+    with pq.ParquetFile(file) as parquet:
+        leaves = [parquet.schema.column(i).path for i in range(len(parquet.schema))]
+        images = {leaf.split(".")[0]: leaf for leaf in leaves if is_image_bytes(leaf, leaves)}
+        columns = [name if name not in images else images[name].removesuffix("bytes") + "path"
+                   for name in parquet.schema_arrow.names]
+        for group in range(parquet.num_row_groups):
+            for row, values in enumerate(parquet.read_row_group(group, columns=columns).to_pylist()):
+                for name, leaf in images.items():
+                    cell = ParquetCell(file=location, row_group=group, row=row, column=leaf)
+                    values[name] = lazy_image(values.get(name), cell)
+                yield values
+
+
+def is_image_bytes(leaf: str, leaves: list[str]) -> bool:
+    """The bytes of a top-level image column, `image.bytes`, or of a list of images,
+    `images.list.element.bytes`, beside their `path`."""
+    parts = leaf.split(".")
+    shaped = len(parts) == 2 or (len(parts) == 4 and parts[1] == "list")
+    return shaped and parts[-1] == "bytes" and ".".join([*parts[:-1], "path"]) in leaves
 
 
 def lazy_image(value: Any, cell: ParquetCell) -> Any:
