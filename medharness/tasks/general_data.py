@@ -19,7 +19,7 @@ from typing import Any, Iterator, Optional
 from medharness.errors import UserError
 from medharness.schema import ImageRef, Sample
 from medharness.tasks.base import TaskPlugin
-from medharness.tasks.hub import Row, lazy_rows
+from medharness.tasks.hub import Row, read_rows
 
 
 def is_missing(value: Any) -> bool:
@@ -72,14 +72,6 @@ def split_files(folder: Path, config: str, split: str) -> list[Path]:
         if files:
             return files
     return []
-
-
-def read_rows(files: list[Path]) -> Iterator[Row]:
-    for path in files:
-        try:
-            yield from lazy_rows(path)
-        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
-            raise UserError(f"{path}: not a readable parquet file ({exc}); re-download the split") from None
 
 
 class ParquetTask(TaskPlugin):

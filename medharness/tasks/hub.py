@@ -23,8 +23,15 @@ def parquet_rows(root: Path, hf_split: str) -> Iterator[Row]:
     files = sorted((root / "data").glob(f"{hf_split}-*.parquet"))
     if not files:
         raise UserError(f"{root}: no data/{hf_split}-*.parquet files; is this the Hugging Face copy of the dataset?")
-    for file in files:
-        yield from lazy_rows(file)
+    return read_rows(files)
+
+
+def read_rows(files: list[Path]) -> Iterator[Row]:
+    for path in files:
+        try:
+            yield from lazy_rows(path)
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            raise UserError(f"{path}: not a readable parquet file ({exc}); re-download the split") from None
 
 
 def lazy_rows(file: Path) -> Iterator[Row]:

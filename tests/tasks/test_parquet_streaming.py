@@ -13,6 +13,7 @@ import pytest
 
 from medharness import images
 from medharness.cards import load_task_card
+from medharness.errors import UserError
 from medharness.fixtures.base import write_fixture
 from medharness.fixtures.general import fixture_name_for
 from medharness.fixtures.medvqa import image_bytes as jpeg  # a small JPEG per seed
@@ -151,3 +152,10 @@ def test_a_run_gives_the_same_results_as_with_the_bytes_in_memory(batch_size, tm
     lazy_image = pathvqa.parquet_image
     monkeypatch.setattr(pathvqa, "parquet_image", lambda row, name: (eager(lazy_image(row, name)[0]), lazy_image(row, name)[1]))
     assert run("eager") == lazy
+
+
+def test_a_corrupt_parquet_file_is_one_line(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "test-00000-of-00001.parquet").write_bytes(b"PAR1 cut short")
+    with pytest.raises(UserError, match=r"test-00000-of-00001.parquet: not a readable parquet file .*re-download"):
+        load("pathvqa", tmp_path)
