@@ -23,15 +23,17 @@ import io
 import os
 import re
 import stat
+import threading
 import warnings
+from collections import OrderedDict
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 from PIL import Image
 
 from medharness.errors import UserError
-from medharness.schema import ImageRef, SkipReason
+from medharness.schema import ImageRef, ParquetCell, SkipReason
 
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 200_000_000
@@ -137,28 +139,78 @@ def check_size(size: int, name: str) -> None:
         raise ImageError(f"image too large ({size} bytes, over {cap}; see {BYTES_ENV}): {name}", "oversized image")
 
 
+# Image columns of the last few parquet row groups read: a batch's images sit together, and
+# the adapter reads them again to decode right after the plan hashed them. The Hugging Face
+# hub writes image datasets in row groups of 100 rows, so this is a few megabytes.
+PARQUET_ROW_GROUPS_KEPT = 4
+_row_groups: OrderedDict[tuple, Any] = OrderedDict()
+_row_groups_lock = threading.Lock()
+
+
+def _stat(path: str | Path, name: str) -> os.stat_result:
+    try:
+        return os.stat(path)
+    except OSError:
+        raise ImageError(f"image not found: {name}", "missing image") from None
+
+
+def _parquet_bytes(cell: ParquetCell) -> bytes:
+    """One image's encoded bytes, read from its row group of the parquet file."""
+    import pyarrow.parquet as pq
+
+    where = f"{cell.file} row group {cell.row_group} row {cell.row}"
+    st = _stat(cell.file, cell.file)
+    key = (cell.file, st.st_size, st.st_mtime_ns, cell.row_group, cell.column)
+    with _row_groups_lock:
+        column = _row_groups.get(key)
+        if column is not None:
+            _row_groups.move_to_end(key)
+    try:
+        if column is None:
+            with pq.ParquetFile(cell.file) as parquet:
+                column = parquet.read_row_group(cell.row_group, columns=[cell.column]).column(0)
+            with _row_groups_lock:
+                _row_groups[key] = column
+                while len(_row_groups) > PARQUET_ROW_GROUPS_KEPT:
+                    _row_groups.popitem(last=False)
+        value = column[cell.row].as_py()
+    except (OSError, ValueError, IndexError, KeyError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise ImageError(f"image unreadable: {where}: {exc_reason(exc)}", "unreadable image") from None
+    if cell.item is not None:
+        value = value[cell.item] if isinstance(value, list) and cell.item < len(value) else None
+    data = value.get("bytes") if isinstance(value, dict) else None
+    if not data:
+        raise ImageError(f"the row has no image bytes: {where}", "missing image")
+    check_size(len(data), where)
+    return data
+
+
 def image_bytes(ref: ImageRef) -> bytes:
     if ref.data is not None:
         check_size(len(ref.data), ref.describe())
         return ref.data
+    if ref.parquet is not None:
+        return _parquet_bytes(ref.parquet)
     return read_file(resolve_inside(ref.root, ref.path), ref.describe())
 
 
-_hash_cache: dict[tuple[str, int, int], str] = {}
+_hash_cache: dict[tuple, str] = {}
 
 
-def file_key(ref: ImageRef) -> tuple[str, int, int]:
-    """(resolved path, size, mtime): what identifies a file's content for the caches."""
+def file_key(ref: ImageRef) -> tuple:
+    """What identifies a file's content for the caches: (resolved path, size, mtime), and for a
+    parquet image also its place in the file."""
+    if ref.parquet is not None:
+        cell = ref.parquet
+        st = _stat(cell.file, cell.file)
+        return (cell.file, st.st_size, st.st_mtime_ns, cell.row_group, cell.row, cell.column, cell.item)
     path = resolve_inside(ref.root, ref.path)
-    try:
-        st = os.stat(path)
-    except OSError:
-        raise ImageError(f"image not found: {ref.describe()}", "missing image") from None
+    st = _stat(path, ref.describe())
     return (str(path), st.st_size, st.st_mtime_ns)
 
 
 def image_hash(ref: ImageRef) -> str:
-    """sha256 of the encoded bytes; cached per (path, size, mtime) for files."""
+    """sha256 of the encoded bytes; cached per file (path, size, mtime) and place in it."""
     if ref.data is not None:
         return hashlib.sha256(ref.data).hexdigest()
     key = file_key(ref)

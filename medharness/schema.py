@@ -70,23 +70,42 @@ def template_fields(template: str) -> list[str]:
     return names
 
 
+class ParquetCell(Strict):
+    """Where one image's encoded bytes sit in a parquet file: read when its batch is planned,
+    so a loaded split holds references, not images."""
+
+    file: str  # absolute path of the parquet file
+    row_group: int
+    row: int  # within the row group
+    column: str  # the leaf column of the bytes, e.g. "image.bytes" or "images.list.element.bytes"
+    item: Optional[int] = None  # the image's index in a list cell
+
+
 class ImageRef(Strict):
     """A lazy reference to one image; `medharness.images` opens and hashes it.
 
     `root` is the data folder the image must stay inside; `path` is the path as the data file
-    gives it (relative to root). `data` holds encoded image bytes already in memory (the
-    Hugging Face parquet layout embeds them); `path` then only names the image.
+    gives it (relative to root). `parquet` points at encoded bytes inside a parquet file (the
+    Hugging Face layout embeds them); `data` holds encoded bytes already in memory (a zip
+    member). With either, `path` only names the image.
     """
 
     root: str = ""
     path: str = ""
     data: Optional[bytes] = None
+    parquet: Optional[ParquetCell] = None
     # DICOM / NIfTI only: the view pinned at load (frame or slice, window); part of the image's hash.
     view: Optional[ClinicalView] = None
+
+    def is_file(self) -> bool:
+        return self.data is None and self.parquet is None
 
     def describe(self) -> str:
         if self.data is not None:
             return self.path or f"<{len(self.data)} bytes in memory>"
+        if self.parquet is not None:
+            cell = self.parquet
+            return self.path or f"{cell.file} row group {cell.row_group} row {cell.row}"
         return self.path
 
 

@@ -98,7 +98,7 @@ def image_problem(images: list[ImageRef]) -> Optional[str]:
     if not images:
         return "sample has no image"
     for ref in images:
-        if ref.data is None:
+        if ref.is_file():
             try:
                 resolve_inside(ref.root, ref.path)
             except ImageError as exc:

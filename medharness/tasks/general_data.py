@@ -3,8 +3,10 @@
 The lmms-lab datasets store each split as `<config>/<split>-NNNNN-of-NNNNN.parquet`, with images
 as `{bytes, path}` structs (or lists of them). `ParquetTask` reads a local copy of that layout,
 or the hub copy at the card's revision (cached snapshot first, via the medical tasks' shared
-`hf_snapshot`), row by row; subclasses turn one row into
-a Sample. Rows are streamed in record batches so a multi-gigabyte split never sits in memory.
+`hf_snapshot`), row group by row group; subclasses turn one row into a Sample. Loading reads
+no image bytes: each image is a reference to its place in the parquet file, read when its batch
+is planned, so a run holds a few batches' images however large the split (the benchmark
+benchmarks/streaming_memory.py measures it).
 """
 
 from __future__ import annotations
@@ -17,8 +19,7 @@ from typing import Any, Iterator, Optional
 from medharness.errors import UserError
 from medharness.schema import ImageRef, Sample
 from medharness.tasks.base import TaskOptions, TaskPlugin
-
-Row = dict[str, Any]
+from medharness.tasks.hub import Row, read_rows
 
 
 def is_missing(value: Any) -> bool:
@@ -51,15 +52,15 @@ def as_list(value: Any) -> list[Any]:
 
 
 def image_refs(cell: Any, name: str) -> list[ImageRef]:
-    """The images in one parquet image cell: a `{bytes, path}` struct or a list of them."""
+    """The images in one image cell as `read_rows` gives it: one image or a list of them."""
     if is_missing(cell):
         return []
     cells = cell if isinstance(cell, (list, tuple)) else [cell]
     refs = []
     for i, item in enumerate(cells):
-        if isinstance(item, dict) and item.get("bytes"):
+        if isinstance(item, dict) and item.get("cell"):
             label = item.get("path") or (name if len(cells) == 1 else f"{name}[{i}]")
-            refs.append(ImageRef(path=str(label), data=bytes(item["bytes"])))
+            refs.append(ImageRef(path=str(label), parquet=item["cell"]))
     return refs
 
 
@@ -71,18 +72,6 @@ def split_files(folder: Path, config: str, split: str) -> list[Path]:
         if files:
             return files
     return []
-
-
-def read_rows(files: list[Path], columns: Optional[list[str]] = None) -> Iterator[Row]:
-    import pyarrow.parquet as pq
-
-    for path in files:
-        try:
-            parquet = pq.ParquetFile(path)
-            for batch in parquet.iter_batches(batch_size=256, columns=columns):
-                yield from batch.to_pylist()
-        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
-            raise UserError(f"{path}: not a readable parquet file ({exc}); re-download the split") from None
 
 
 class ParquetOptions(TaskOptions):

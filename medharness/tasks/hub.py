@@ -10,29 +10,73 @@ from typing import Any, Iterator, Optional
 from urllib.parse import urlparse
 
 from medharness.errors import UserError
-from medharness.schema import ImageRef, TaskCard
+from medharness.schema import ImageRef, ParquetCell, TaskCard
 
 HUB_PROBE_SECONDS = 3.0
 
 
+Row = dict[str, Any]
 
-def parquet_rows(root: Path, hf_split: str) -> Iterator[dict[str, Any]]:
+
+def parquet_rows(root: Path, hf_split: str) -> Iterator[Row]:
     """Rows of the Hugging Face parquet layout `data/<split>-*.parquet`, in file order."""
-    import pyarrow.parquet as pq
-
     files = sorted((root / "data").glob(f"{hf_split}-*.parquet"))
     if not files:
         raise UserError(f"{root}: no data/{hf_split}-*.parquet files; is this the Hugging Face copy of the dataset?")
-    for file in files:
-        for batch in pq.ParquetFile(file).iter_batches(batch_size=256):
-            yield from batch.to_pylist()
+    return read_rows(files)
 
 
-def parquet_image(row: dict[str, Any], fallback_name: str) -> tuple[list[ImageRef], Optional[str]]:
+def read_rows(files: list[Path]) -> Iterator[Row]:
+    for path in files:
+        try:
+            yield from lazy_rows(path)
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            raise UserError(f"{path}: not a readable parquet file ({exc}); re-download the split") from None
+
+
+def lazy_rows(file: Path) -> Iterator[Row]:
+    """One parquet file's rows, row group by row group, with the image bytes left in the file.
+
+    An image column (`{bytes, path}` structs, or lists of them) is read without its bytes: each
+    image becomes `{"path": ..., "cell": ParquetCell}`, which `medharness.images` reads when the
+    image's batch is planned. A missing image (a null struct) stays None."""
+    import pyarrow.parquet as pq
+
+    location = str(file.resolve())
+    with pq.ParquetFile(file) as parquet:
+        leaves = [parquet.schema.column(i).path for i in range(len(parquet.schema))]
+        images = {leaf.split(".")[0]: leaf for leaf in leaves if is_image_bytes(leaf, leaves)}
+        columns = [name if name not in images else images[name].removesuffix("bytes") + "path"
+                   for name in parquet.schema_arrow.names]
+        for group in range(parquet.num_row_groups):
+            for row, values in enumerate(parquet.read_row_group(group, columns=columns).to_pylist()):
+                for name, leaf in images.items():
+                    cell = ParquetCell(file=location, row_group=group, row=row, column=leaf)
+                    values[name] = lazy_image(values.get(name), cell)
+                yield values
+
+
+def is_image_bytes(leaf: str, leaves: list[str]) -> bool:
+    """The bytes of a top-level image column, `image.bytes`, or of a list of images,
+    `images.list.element.bytes`, beside their `path`."""
+    parts = leaf.split(".")
+    shaped = len(parts) == 2 or (len(parts) == 4 and parts[1] == "list")
+    return shaped and parts[-1] == "bytes" and ".".join([*parts[:-1], "path"]) in leaves
+
+
+def lazy_image(value: Any, cell: ParquetCell) -> Any:
+    if isinstance(value, list):
+        return [lazy_image(item, cell.model_copy(update={"item": i})) for i, item in enumerate(value)]
+    if not isinstance(value, dict):
+        return None
+    return {"path": value.get("path"), "cell": cell}
+
+
+def parquet_image(row: Row, fallback_name: str) -> tuple[list[ImageRef], Optional[str]]:
     image = row.get("image")
-    if not isinstance(image, dict) or not image.get("bytes"):
+    if not isinstance(image, dict) or not image.get("cell"):
         return [], "the row has no image bytes"
-    return [ImageRef(path=image.get("path") or fallback_name, data=image["bytes"])], None
+    return [ImageRef(path=image.get("path") or fallback_name, parquet=image["cell"])], None
 
 
 def has_parquet_layout(root: Path) -> bool:

@@ -10,6 +10,7 @@ from medharness.errors import UserError
 from medharness.fixtures.base import write_fixture
 from medharness.registry import TASK_PLUGINS
 from medharness.runner import RunConfig, execute
+from medharness.schema import ParquetCell
 from medharness.results import read_samples
 from medharness.tasks.probmed import image_type_words
 
@@ -41,12 +42,16 @@ def test_hallusionbench_image_split(data):
     assert next(s for s in samples if s.metadata["subcategory"] == "chart").metadata["modality"] == "chart"
 
 
+# an image cell as the parquet reader gives it: its place in the file, not its bytes
+CELL = ParquetCell(file="/data/image-00000.parquet", row_group=0, row=0, column="image.bytes")
+
+
 def test_hallusionbench_drops_questions_without_image_and_flags_bad_gold(data):
     plugin, _ = load("hallusionbench", data["hallusionbench"])
     row = {"category": "VS", "subcategory": "map", "visual_input": "0", "set_id": "0", "figure_id": "0",
            "question_id": "0", "question": "Is Paris in France?", "gt_answer": "1", "image": None}
     assert plugin.to_sample(row, 0) is None
-    row.update(visual_input="1", figure_id="1", gt_answer="yes", image={"bytes": b"png", "path": "a.png"})
+    row.update(visual_input="1", figure_id="1", gt_answer="yes", image={"path": "a.png", "cell": CELL})
     sample = plugin.to_sample(row, 0)
     assert sample.error == "gt_answer 'yes' is not '1' (yes) or '0' (no)" and sample.references == []
 

@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 
 from medharness.errors import UserError
+from medharness.images import image_bytes
 from medharness.runner import check_usable
 from tests.tasks.test_medvqa_common import by_id, fixture_dir, load
 
@@ -57,7 +58,7 @@ def test_train_answers_are_skewed_for_the_baselines(original):
 def test_hf_copy_ids_are_row_indices_and_answer_type_falls_back_to_yes_no(hf):
     test = load("pathvqa", hf)
     assert [s.id for s in test] == [str(i) for i in range(20)]
-    assert test[0].images[0].data[:2] == b"\xff\xd8"  # the embedded JPEG
+    assert image_bytes(test[0].images[0])[:2] == b"\xff\xd8"  # the embedded JPEG
     assert all("answer_type_dataset" not in s.metadata for s in test)
     assert {s.metadata["answer_type_definition"] for s in test} == {"yesno"}
     assert Counter(s.answer_type for s in test) == {"closed": 12, "open": 8}
