@@ -23,7 +23,7 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from medharness.metrics.bootstrap import cell_rng, mean_ci
+from medharness.metrics.bootstrap import item_rng, mean_ci
 from medharness.metrics.general import yes_no, yes_no_gold
 from medharness.metrics.grouped import group_values
 from medharness.report.analysis import Sweep, check_tasks, find_sweeps, mean_of, richest_run
@@ -73,20 +73,21 @@ def usable(run: Run) -> list[SampleResult]:
     return [s for s in run.samples if getattr(s, "outcome", "scored") != "data_error"]
 
 
-def share(values: list[float], seed: int, *cell: str) -> Score:
+def share(values: list[tuple[str, float]], seed: int, name: str) -> Score:
+    """Mean of (item id, value) pairs; the CI's seed comes from `name` and the item ids."""
     if not values:
         return Score(None, n=0)
-    array = np.asarray(values, dtype=float)
-    ci = mean_ci(array, cell_rng(seed, *cell)) if len(array) > 1 else None
+    array = np.asarray([v for _, v in values], dtype=float)
+    ci = mean_ci(array, item_rng(seed, name, (i for i, _ in values))) if len(array) > 1 else None
     low, high = ci if ci else (None, None)
     return Score(float(array.mean()), len(array), low, high)
 
 
-def rates(samples: Sequence[SampleResult], seed: int, *cell: str) -> tuple[Score, Score]:
-    """(yes-ratio, false-positive rate) over the yes/no items, with seeded bootstrap CIs."""
-    judged = [(gold, yes_no(s.prediction) == "yes") for s in samples if (gold := yes_no_gold(s))]
-    return (share([float(said) for _, said in judged], seed, "yes_ratio", *cell),
-            share([float(said) for gold, said in judged if gold == "no"], seed, "false_positive_rate", *cell))
+def rates(samples: Sequence[SampleResult], seed: int) -> tuple[Score, Score]:
+    """(yes-ratio, false-positive rate) over the yes/no items, with item-seeded bootstrap CIs."""
+    judged = [(s.id, gold, yes_no(s.prediction) == "yes") for s in samples if (gold := yes_no_gold(s))]
+    return (share([(i, float(said)) for i, _, said in judged], seed, "yes_ratio"),
+            share([(i, float(said)) for i, gold, said in judged if gold == "no"], seed, "false_positive_rate"))
 
 
 def members(samples: Sequence[SampleResult], key: str) -> dict[str, list[SampleResult]]:
@@ -144,7 +145,7 @@ def evaluation_blocks(evaluation: Evaluation, label: str, runs: list[Run], recor
     metrics = [m for m in probe.metrics if any(m in r.record.metrics.overall for r in runs)]
     rows, series = [], {}
     for run in runs:
-        cells = list(rates(usable(run), run.record.spec.seed, "overall"))
+        cells = list(rates(usable(run), run.record.spec.seed))
         cells += [Score.of(run.record.metrics.overall.get(m)) for m in metrics]
         rows.append(Row([systems[run.run_id], *cells], "random" if run.system.random_weights else "measured"))
         series[systems[run.run_id]] = cells[:2 + SHOWN_IN_BREAKDOWNS]
@@ -168,7 +169,7 @@ def breakdown_blocks(evaluation: Evaluation, label: str, runs: list[Run], system
         by_group = members(usable(run), key)
         fprs = []
         for group in groups:
-            cells = list(rates(by_group.get(group, []), run.record.spec.seed, key, group))
+            cells = list(rates(by_group.get(group, []), run.record.spec.seed))
             cells += [Score.of(run.record.metrics.groups.get(key, {}).get(group, {}).get(m)) for m in metrics]
             fprs.append(cells[1])
             rows.append(Row([group, systems[run.run_id], *cells], "random" if run.system.random_weights else "measured"))
@@ -193,14 +194,14 @@ def record_cells(records: list[dict], label: str, evaluation: Evaluation, run: R
 def sweep_blocks(sweep: Sweep, label: str) -> list:
     probe = probe_of(sweep.runs[0])
     assert probe is not None
-    overall = [rates(usable(r), r.record.spec.seed, "overall") for r in sweep.runs]
+    overall = [rates(usable(r), r.record.spec.seed) for r in sweep.runs]
     lines: dict[str, list[Score]] = {YES: [y for y, _ in overall], FPR: [f for _, f in overall]}
     first_key = probe.keys[0]
     groups = members(usable(richest_run(sweep.runs)), first_key)
     if len(groups) > 1:
         for group in groups:
             lines[f"{FPR}, {first_key} {group}"] = [
-                rates(members(usable(r), first_key).get(group, []), r.record.spec.seed, first_key, group)[1] for r in sweep.runs]
+                rates(members(usable(r), first_key).get(group, []), r.record.spec.seed)[1] for r in sweep.runs]
     headline = sweep.evaluation.headline
     lines[headline] = [Score.of(r.record.metrics.overall.get(headline)) for r in sweep.runs]
     tokens = [mean_of(r, "visual_tokens") for r in sweep.runs]
