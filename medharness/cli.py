@@ -203,7 +203,7 @@ def analyze_modality(results: ResultsOpt = Path("results"), out: OutOpt = Path("
 @analyze_app.command("selection")
 def analyze_selection(results: ResultsOpt = Path("results"), out: OutOpt = Path("reports"), task: TasksFilterOpt = None) -> None:
     """Dragonfly sweeps: metric against selection ratio, with visual tokens and seconds per sample."""
-    from medharness.report.analysis import analyze_selection as study
+    from medharness.report.selection import analyze_selection as study
 
     for path in study(results, out, split_list(task) or None):
         console.print(f"wrote {path}")

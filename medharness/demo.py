@@ -26,7 +26,8 @@ RATIOS: dict[str, list[Optional[float]]] = {"dragonfly-tiny": [0.25, 0.5, 1.0]}
 
 
 def run_demo(data: Path, results: Path, out: Path) -> list[Path]:
-    from medharness.report.analysis import analyze_modality, analyze_selection
+    from medharness.report.analysis import analyze_modality
+    from medharness.report.selection import analyze_selection
     from medharness.report.leaderboard import write_leaderboard
 
     console.print(f"[bold]medharness demo[/bold]: generated data in {data}, runs in {results}, reports in {out}")

@@ -41,6 +41,9 @@ class GenerationSettings(Strict):
     temperature: float = 0.0
     top_p: float = 1.0
     stop: list[str] = Field(default_factory=list)
+    # Input resolution for any model: images are downscaled so that their long side is at most
+    # this many pixels before the adapter sees them (medharness.images); None = as stored.
+    image_max_side: Optional[int] = Field(None, ge=1, strict=True)
     # Dragonfly zoom-in selection ratio; None = the model generation's default.
     selection_ratio: Optional[float] = None
 

@@ -26,11 +26,12 @@ import pandas as pd
 from medharness.metrics.bootstrap import item_rng, mean_ci
 from medharness.metrics.general import yes_no, yes_no_gold
 from medharness.metrics.grouped import group_values
-from medharness.report.analysis import Sweep, check_tasks, find_sweeps, mean_of, richest_run
+from medharness.report.analysis import check_tasks, richest_run
 from medharness.report.document import Bullets, Document, Figure, Heading, Paragraph, Row, Score, Table
 from medharness.report.labels import evaluation_labels, format_setting, run_labels
 from medharness.report.plots import bar_chart, selection_chart
 from medharness.report.runs import Evaluation, Run, load_runs
+from medharness.report.selection import Sweep, find_sweeps, mean_of
 from medharness.report.sections import (
     VALUES_NOTE, provenance_blocks, random_weights_warning, sample_warnings, write_outputs,
 )
@@ -205,7 +206,7 @@ def sweep_blocks(sweep: Sweep, label: str) -> list:
     headline = sweep.evaluation.headline
     lines[headline] = [Score.of(r.record.metrics.overall.get(headline)) for r in sweep.runs]
     tokens = [mean_of(r, "visual_tokens") for r in sweep.runs]
-    seconds = [mean_of(r, "seconds") for r in sweep.runs]
+    seconds = [mean_of(r, "seconds", fresh_only=True) for r in sweep.runs]
     title = f"{label}, {sweep.model_label}: hallucination vs selection ratio"
     png = selection_chart(title, sweep.ratios, lines, "rate or score", tokens, seconds)
     headers = [f"r={format_setting(r)}" for r in sweep.ratios]

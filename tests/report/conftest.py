@@ -62,13 +62,14 @@ class RunFactory:
         warnings: Optional[list[str]] = None,
         max_new_tokens: int = 64,
         task_format: str = "vqa",
+        generation: Optional[dict[str, Any]] = None,
     ) -> Path:
         samples = samples if samples is not None else [sample(i) for i in range(4)]
         spec = RunSpec(
             task=task, task_version=task_version, task_format=task_format, split=split, data_source="fixture",
             data_fingerprint="f" * 64, model=model,
             model_card={"name": model, "adapter": "mock", "random_weights": random_weights},
-            model_fingerprint="m" * 16, generation=GenerationSettings(selection_ratio=ratio, max_new_tokens=max_new_tokens), limit=limit,
+            model_fingerprint="m" * 16, generation=GenerationSettings(selection_ratio=ratio, max_new_tokens=max_new_tokens, **(generation or {})), limit=limit,
             metric_definitions=definitions if definitions is not None else dict(DEFINITIONS),
             options={"headline": headline, "group_by": ["modality"]},
         )
