@@ -183,11 +183,15 @@ def demo(
 
 
 @app.command()
-def report(results: ResultsOpt = Path("results"), out: OutOpt = Path("reports")) -> None:
+def report(
+    results: ResultsOpt = Path("results"),
+    out: OutOpt = Path("reports"),
+    baseline: Annotated[Optional[str], typer.Option("--baseline", help="System (row label or model name): add a paired difference column against it.")] = None,
+) -> None:
     """Leaderboard from results/ (Markdown, CSV, self-contained HTML). Never runs a model."""
     from medharness.report.leaderboard import write_leaderboard
 
-    for path in write_leaderboard(results, out):
+    for path in write_leaderboard(results, out, baseline):
         console.print(f"wrote {path}")
 
 
