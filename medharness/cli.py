@@ -65,6 +65,7 @@ def run(
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", min=1, help="Requests per model call (default: the model card's). Results do not depend on it.")] = None,
     selection_ratio: Annotated[Optional[str], typer.Option("--selection-ratio", help="Dragonfly zoom-in selection ratio(s), e.g. 0.25,0.5,1.0: one run per ratio.")] = None,
     max_new_tokens: Annotated[Optional[int], typer.Option("--max-new-tokens", min=1, help="Override the generation length.")] = None,
+    image_max_side: Annotated[Optional[int], typer.Option("--image-max-side", min=1, help="Downscale every image so its long side is at most N pixels before any model sees it (bicubic; never upscaled).")] = None,
     judge: Annotated[Optional[str], typer.Option("--judge", help="Model card of the judge for judged metrics (MM-Vet).")] = None,
     results: ResultsOpt = Path("results"),
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the response cache.")] = False,
@@ -90,7 +91,7 @@ def run(
             for r in ratios:
                 config = RunConfig(
                     task=t, model=m, data_dir=data_dir, split=split, limit=limit, seed=seed,
-                    batch_size=batch_size, results_dir=results, selection_ratio=r,
+                    batch_size=batch_size, results_dir=results, selection_ratio=r, image_max_side=image_max_side,
                     max_new_tokens=max_new_tokens, use_cache=not no_cache, resume=not no_resume, judge=judge,
                 )
                 try:

@@ -7,6 +7,7 @@ import hashlib
 import io
 import os
 from pathlib import Path
+from typing import Optional
 
 from PIL import Image
 
@@ -70,6 +71,16 @@ def image_hash(ref: ImageRef) -> str:
     return _hash_cache[key]
 
 
+def fit_long_side(img: Image.Image, max_side: Optional[int]) -> Image.Image:
+    """`img` downscaled (bicubic, aspect ratio kept, each side rounded, at least 1 pixel) so that
+    its long side is at most `max_side`; never upscaled. The one place --image-max-side acts."""
+    if max_side is None or max(img.size) <= max_side:
+        return img
+    scale = max_side / max(img.size)
+    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    return img.resize(size, Image.Resampling.BICUBIC)
+
+
 def open_image(ref: ImageRef) -> Image.Image:
     """Decode to an RGB PIL image, or raise ImageError with a reason fit for the run record."""
     raw = image_bytes(ref)
@@ -77,7 +88,7 @@ def open_image(ref: ImageRef) -> Image.Image:
     try:
         with Image.open(io.BytesIO(raw)) as img:
             img.load()
-            return img.convert("RGB")
+            return fit_long_side(img.convert("RGB"), ref.max_side)
     except Image.DecompressionBombError:
         raise ImageError(f"image too large (over {MAX_PIXELS} pixels): {ref.describe()}") from None
     except Exception as exc:  # PIL raises many types for corrupt files

@@ -29,6 +29,9 @@ class ImageRef(Strict):
     root: str = ""
     path: str = ""
     data: Optional[bytes] = None
+    # Set by the runner from GenerationSettings.image_max_side: `open_image` downscales the image
+    # so that its long side is at most this many pixels.
+    max_side: Optional[int] = None
 
     def describe(self) -> str:
         if self.data is not None:
