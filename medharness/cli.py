@@ -18,7 +18,7 @@ app = typer.Typer(
     name="medharness", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     help="Evaluate vision-language models on biomedical benchmarks, with named metric definitions.",
 )
-analyze_app = typer.Typer(no_args_is_help=True, help="Studies over results/: by modality, by selection ratio, hallucination.")
+analyze_app = typer.Typer(no_args_is_help=True, help="Studies over results/: by modality, selection settings, hallucination, cost.")
 app.add_typer(analyze_app, name="analyze")
 
 # Options declared once, reused by the commands.
@@ -218,6 +218,15 @@ def analyze_selection(results: ResultsOpt = Path("results"), out: OutOpt = Path(
 def analyze_hallucination(results: ResultsOpt = Path("results"), out: OutOpt = Path("reports"), task: TasksFilterOpt = None) -> None:
     """POPE, HallusionBench, ProbMed: yes-ratio, false yes on gold-no items and paired scores, by group and selection ratio."""
     from medharness.report.hallucination import analyze_hallucination as study
+
+    for path in study(results, out, split_list(task) or None):
+        console.print(f"wrote {path}")
+
+
+@analyze_app.command("cost")
+def analyze_cost(results: ResultsOpt = Path("results"), out: OutOpt = Path("reports"), task: TasksFilterOpt = None) -> None:
+    """Headline metric against visual tokens, FLOPs, seconds (fresh rows) and peak memory per setting, Pareto front marked."""
+    from medharness.report.cost import analyze_cost as study
 
     for path in study(results, out, split_list(task) or None):
         console.print(f"wrote {path}")
