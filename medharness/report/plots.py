@@ -13,6 +13,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from medharness.report.document import Score  # noqa: E402
@@ -126,7 +127,8 @@ def cost_chart(
         ax.set_ylabel(plain(metric) + " (x100)")
         _from_zero(ax)
         ax.grid(alpha=0.3)
-    panels[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    handles = [Line2D([], [], marker="o", linestyle="", color=c, label=plain(m)) for m, c in colours.items()]
+    panels[0][-1].legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.suptitle(literal(title))
     return _png(fig)
 
