@@ -232,6 +232,8 @@ def ties_text(vs_best: list[str], settings: list[str]) -> str:
     parts = [", ".join(ties) if ties else "none (the paired test separates every other setting)"]
     if untested:
         parts.append(f"untested: {', '.join(untested)} (no paired test for this metric)")
+    if all(v == "best" for v in vs_best):
+        return "all settings equal"
     return "; ".join(parts) if any(v not in ("best", "n/a") for v in vs_best) else "no other setting"
 
 
