@@ -13,7 +13,7 @@ from medharness.report.document import Document, Figure, Heading, Paragraph, Row
 from medharness.report.labels import evaluation_labels, run_labels
 from medharness.report.plots import bar_chart
 from medharness.report.runs import Evaluation, Run, RunSet, load_runs
-from medharness.report.sections import VALUES_NOTE, provenance_blocks, sample_warnings, write_outputs
+from medharness.report.sections import VALUES_NOTE, provenance_blocks, write_outputs
 
 GENERAL_MODALITIES = {"natural", "chart", "diagram", "document"}
 MODALITY = "modality"

@@ -98,3 +98,15 @@ def test_a_metric_without_resampling_says_why_there_is_no_test():
     metric = METRICS.get("coco_caption")
     assert metric_of("rouge_l", ["rouge_l_sample", "coco_caption"]) is metric
     assert metric_of("rouge_l", ["closed_accuracy"]) is None
+
+
+def test_data_error_rows_are_left_out_before_intersecting():
+    from types import SimpleNamespace
+
+    def row(i, score, outcome="scored"):
+        return SimpleNamespace(id=str(i), scores={"closed_accuracy": score}, outcome=outcome)
+
+    a = [row(1, 1.0), row(2, None, "data_error"), row(3, 0.0)]
+    b = [row(1, 1.0), row(2, 1.0), row(3, 1.0)]
+    result = compare(a, b, METRICS.get("closed_accuracy"), "closed_accuracy")
+    assert (result.n, result.only_a, result.only_b, result.discordant) == (2, 0, 1, (0, 1))

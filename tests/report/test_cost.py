@@ -1,12 +1,11 @@
 """The cost study: one point per run, Pareto fronts by hand, fresh-row seconds, FLOPs and memory."""
 
 import csv
-import re
 
 import pytest
 
 from medharness.report.cost import analyze_cost, pareto
-from tests.report.conftest import mv, sample
+from tests.report.conftest import mv, page_renders, sample, study_cli_works_and_refuses_a_missing_task
 
 
 def test_pareto_front_by_hand():
@@ -79,21 +78,9 @@ def test_runs_without_any_cost_say_so(make_run, results, tmp_path):
 @pytest.mark.browser
 def test_page_renders_in_headless_chromium(make_run, results, tmp_path, chromium):
     make_sweep(make_run)
-    page = analyze_cost(results, tmp_path / "out")[-1]
-    dom = chromium(page, "--virtual-time-budget=10000", "--dump-dom")
-    for name, expected in (("data-report-ready", "1"), ("data-script-errors", "0")):
-        assert re.search(rf'<html[^>]*\s{name}="{expected}"', dom), name
-    images = len(re.findall(r"<img\b", dom))
-    assert images == 3 and re.search(rf'<html[^>]*\sdata-images-loaded="{images}"', dom)
+    assert page_renders(chromium, analyze_cost(results, tmp_path / "out")[-1]) == 3  # all samples, ct, xray
 
 
 def test_cli(make_run, results, tmp_path):
-    from tests.core.helpers import cli
-
     make_sweep(make_run)
-    done = cli("analyze", "cost", "--results", str(results), "--out", str(tmp_path / "out"))
-    assert done.returncode == 0 and (tmp_path / "out" / "cost.html").is_file()
-    refused = cli("analyze", "cost", "--results", str(results), "--task", "slake")
-    assert refused.returncode == 2
-    assert (refused.stdout + refused.stderr).strip().splitlines() == [
-        "error: no complete runs of task(s) slake in the results folder; tasks with runs: vqarad"]
+    study_cli_works_and_refuses_a_missing_task("cost", results, tmp_path / "out", "slake", "vqarad")
