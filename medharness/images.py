@@ -71,16 +71,6 @@ def image_hash(ref: ImageRef) -> str:
     return _hash_cache[key]
 
 
-def fit_long_side(img: Image.Image, max_side: Optional[int]) -> Image.Image:
-    """`img` downscaled (bicubic, aspect ratio kept, each side rounded, at least 1 pixel) so that
-    its long side is at most `max_side`; never upscaled. The one place --image-max-side acts."""
-    if max_side is None or max(img.size) <= max_side:
-        return img
-    scale = max_side / max(img.size)
-    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
-    return img.resize(size, Image.Resampling.BICUBIC)
-
-
 def open_image(ref: ImageRef) -> Image.Image:
     """Decode to an RGB PIL image, or raise ImageError with a reason fit for the run record."""
     raw = image_bytes(ref)
@@ -93,3 +83,13 @@ def open_image(ref: ImageRef) -> Image.Image:
         raise ImageError(f"image too large (over {MAX_PIXELS} pixels): {ref.describe()}") from None
     except Exception as exc:  # PIL raises many types for corrupt files
         raise ImageError(f"image cannot be decoded: {ref.describe()}: {exc}") from None
+
+
+def fit_long_side(img: Image.Image, max_side: Optional[int]) -> Image.Image:
+    """`img` downscaled (bicubic, aspect ratio kept, each side rounded, at least 1 pixel) so that
+    its long side is at most `max_side`; never upscaled. The one place --image-max-side acts."""
+    if max_side is None or max(img.size) <= max_side:
+        return img
+    scale = max_side / max(img.size)
+    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    return img.resize(size, Image.Resampling.BICUBIC)

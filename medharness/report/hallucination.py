@@ -74,21 +74,23 @@ def usable(run: Run) -> list[SampleResult]:
     return [s for s in run.samples if getattr(s, "outcome", "scored") != "data_error"]
 
 
-def share(values: list[tuple[str, float]], seed: int, name: str) -> Score:
-    """Mean of (item id, value) pairs; the CI's seed comes from `name` and the item ids."""
+def share(values: list[float], ids: list[str], seed: int, metric: str) -> Score:
+    """The mean of `values` with a bootstrap CI seeded by the metric and the items (so the same
+    items get the same interval in every table)."""
     if not values:
         return Score(None, n=0)
-    array = np.asarray([v for _, v in values], dtype=float)
-    ci = mean_ci(array, item_rng(seed, name, (i for i, _ in values))) if len(array) > 1 else None
+    array = np.asarray(values, dtype=float)
+    ci = mean_ci(array, item_rng(seed, metric, ids)) if len(array) > 1 else None
     low, high = ci if ci else (None, None)
     return Score(float(array.mean()), len(array), low, high)
 
 
 def rates(samples: Sequence[SampleResult], seed: int) -> tuple[Score, Score]:
-    """(yes-ratio, false-positive rate) over the yes/no items, with item-seeded bootstrap CIs."""
+    """(yes-ratio, false-positive rate) over the yes/no items, with seeded bootstrap CIs."""
     judged = [(s.id, gold, yes_no(s.prediction) == "yes") for s in samples if (gold := yes_no_gold(s))]
-    return (share([(i, float(said)) for i, _, said in judged], seed, "yes_ratio"),
-            share([(i, float(said)) for i, gold, said in judged if gold == "no"], seed, "false_positive_rate"))
+    negatives = [(i, said) for i, gold, said in judged if gold == "no"]
+    return (share([float(said) for _, _, said in judged], [i for i, _, _ in judged], seed, "yes_ratio"),
+            share([float(said) for _, said in negatives], [i for i, _ in negatives], seed, "false_positive_rate"))
 
 
 def members(samples: Sequence[SampleResult], key: str) -> dict[str, list[SampleResult]]:
