@@ -1,13 +1,19 @@
 """Dragonfly image preprocessing speed: the released per-crop CLIP processor path against the
-table-based fast path (bit-exact, checked here), per core; then the fast path overlapped with
-model work by the adapter's prefetching thread pool.
+fast paths (all bit-exact, checked here), per core; on a GPU, the device paths; then the CPU
+path overlapped with model work by the adapter's prefetching thread pool.
 
     python benchmarks/dragonfly_preprocess.py                 # gen 2, 1024x768, 12 images
     python benchmarks/dragonfly_preprocess.py --generation 1 --size 2000x300
 
-The overlap part stands in for GPU batches with a sleep of --model-seconds per batch (a GPU
-step leaves the CPU free, which a CPU-bound stand-in would not), so it shows how much of the
-preparation hides behind the model, not model speed.
+Rows: the reference; CPU runs (PIL resizes, table-exact normalisation); the host's share of a
+device run (decoding only: the image goes to the device as it is); the exact torch port of the
+resizes run on the CPU, which shows why CPU runs keep PIL. With CUDA, two device rows: the
+canvases resized on the device (what device runs do) against PIL canvases cut on the device.
+
+The overlap part prepares PNG-encoded requests as a device run does (decoding only) and stands
+in for GPU batches with a sleep of --model-seconds per batch (a GPU step leaves the CPU free,
+which a CPU-bound stand-in would not), so it shows how much of the preparation hides behind
+the model, not model speed.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import torch
 from PIL import Image
 
 from medharness.models.dragonfly.image_processing import (
-    DragonflyImageProcessor, canvas_tensors, clip_reference_processor, reference_pixel_values,
+    DragonflyImageProcessor, canvas_tensors, canvases, clip_reference_processor, reference_pixel_values, rgb_array,
 )
 from medharness.models.dragonfly.prefetch import ImagePrefetcher, prepare_request_image
 from medharness.schema import ImageRef, Request
@@ -75,6 +81,20 @@ def overlap(requests: list[Request], processor: DragonflyImageProcessor, batch: 
     return sequential, pipelined
 
 
+def device_images_per_second(fn, images: list[Image.Image], repeats: int) -> float:
+    """Wall images/s of fn on the GPU, synchronised, best of `repeats` (after a warm-up)."""
+    fn(images[0])
+    torch.cuda.synchronize()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for image in images:
+            fn(image)
+        torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return len(images) / best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--generation", type=int, default=2, choices=(1, 2))
@@ -82,7 +102,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--model-seconds", type=float, default=None, help="stand-in GPU time per batch (default: the fast path's time for a batch)")
+    parser.add_argument("--model-seconds", type=float, default=None, help="stand-in GPU time per batch (default: the CPU path's time for a batch)")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(1)  # per core: every path single-threaded
@@ -94,12 +114,14 @@ def main() -> None:
     fast = DragonflyImageProcessor(se, args.generation)
     clip = clip_reference_processor(image_size=se)
     expected = reference_pixel_values(images[0], clip, se, args.generation)
-    assert torch.equal(fast(images[0]), expected), "fast float path not bit-exact"
-    assert torch.equal(fast.expand(canvas_tensors(fast.canvas_arrays(images[0]))), expected), "canvas path not bit-exact"
+    on_cpu = lambda im: fast.expand(canvas_tensors(fast.canvas_arrays(im)))  # noqa: E731
+    assert torch.equal(fast(images[0]), expected), "CPU path not bit-exact"
+    assert torch.equal(on_cpu(images[0]), expected), "device path (run on the CPU) not bit-exact"
     rows = [
         ("reference: every crop through the CLIP processor", lambda im: reference_pixel_values(im, clip, se, args.generation)),
-        ("fast: float32 crops on the CPU (CPU runs)", fast),
-        ("fast: uint8 canvases, crops cut on the device (GPU runs)", fast.canvas_arrays),
+        ("CPU runs: PIL resizes, float32 crops", fast),
+        ("device runs, host part: the decoded image as an array", fast.canvas_arrays),
+        ("torch port of the resizes, all on the CPU", on_cpu),
     ]
     print(f"gen {args.generation}, {width}x{height}, {fast.num_crops} crops of {se}px, one thread, {args.images} images, best of {args.repeats}; all paths bit-exact")
     print(f"  {'path':58s} {'img/CPU-s':>10s} {'img/s wall':>11s} {'speed-up (CPU)':>15s}")
@@ -107,10 +129,21 @@ def main() -> None:
     for name, fn in rows:
         per_cpu, per_wall = images_per_second(fn, images, args.repeats)
         base = base or per_cpu
+        if fn is fast:
+            cpu_wall = per_wall
         print(f"  {name:58s} {per_cpu:10.2f} {per_wall:11.2f} {per_cpu / base:14.1f}x")
+    if torch.cuda.is_available():
+        cuda = torch.device("cuda")
+        on_gpu = lambda im: fast.expand(canvas_tensors(fast.canvas_arrays(im), cuda))  # noqa: E731
+        pil_canvases = lambda im: fast.expand(canvas_tensors([rgb_array(c) for c in canvases(im, se, args.generation)], cuda))  # noqa: E731
+        assert torch.equal(on_gpu(images[0]).cpu(), expected), "device path on the GPU not bit-exact"
+        assert torch.equal(pil_canvases(images[0]).cpu(), expected), "PIL canvases cut on the GPU not bit-exact"
+        print(f"  {torch.cuda.get_device_name()}, wall images/s (one host thread):")
+        for name, fn in [("canvases resized on the device (device runs)", on_gpu), ("PIL canvases on the host, cut on the device", pil_canvases)]:
+            print(f"  {name:58s} {device_images_per_second(fn, images, args.repeats):22.2f}")
 
     requests = encoded_requests(images, "mem")
-    model_seconds = args.model_seconds if args.model_seconds is not None else args.batch / per_wall
+    model_seconds = args.model_seconds if args.model_seconds is not None else args.batch / cpu_wall
     sequential, pipelined = overlap(requests, fast, args.batch, model_seconds, args.workers)
     print(f"overlap: batches of {args.batch}, stand-in model time {model_seconds * 1000:.0f} ms per batch, {args.workers} prefetch threads")
     print(f"  prepare then model, in turn : {len(requests) / sequential:7.2f} images/s")

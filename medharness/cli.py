@@ -5,14 +5,23 @@ from __future__ import annotations
 
 import sys
 import traceback
+import warnings
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional, TextIO
 
-import click
 import typer
+from rich.text import Text
 
 from medharness.console import console, print_summary, progress_bar
-from medharness.errors import UserError
+from medharness.errors import Interrupted, SkippedWarning, UserError
+
+if TYPE_CHECKING:
+    from medharness.runner import RunConfig
+    from medharness.schema import RunRecord
+
+# click's exceptions as the installed typer raises them: typer 0.29 raises its own vendored copy,
+# older typer raises click's, so the classes are taken from typer itself, never from `click`.
+CLICK_ERRORS = sys.modules[typer.BadParameter.__module__]
 
 app = typer.Typer(
     name="medharness", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -54,6 +63,17 @@ def parse_ratios(value: Optional[str]) -> list[Optional[float]]:
     return ratios
 
 
+def execute_with_progress(config: "RunConfig", label: str, enabled: bool) -> tuple[Path, "RunRecord"]:
+    """One run with its progress bar; Ctrl-C becomes `Interrupted`, saying how far it got."""
+    from medharness.runner import execute
+
+    with progress_bar(label, enabled=enabled) as hook:
+        try:
+            return execute(config, progress=hook)
+        except KeyboardInterrupt:
+            raise Interrupted(hook.done, hook.total) from None
+
+
 @app.command()
 def run(
     task: TasksOpt,
@@ -78,7 +98,7 @@ def run(
     is missing) is reported and the others go on. Run the same command again to resume.
     """
     from medharness import distributed
-    from medharness.runner import RunConfig, execute
+    from medharness.runner import RunConfig
 
     main_rank = distributed.current().is_main  # under torchrun only rank 0 reports
     tasks, models = split_list(",".join(task)), split_list(",".join(model))
@@ -95,12 +115,11 @@ def run(
                     max_new_tokens=max_new_tokens, use_cache=not no_cache, resume=not no_resume, judge=judge,
                 )
                 try:
-                    with progress_bar(f"{t} / {m}", enabled=main_rank and not quiet) as hook:
-                        run_dir, record = execute(config, progress=hook)
+                    run_dir, record = execute_with_progress(config, f"{t} / {m}", enabled=main_rank and not quiet)
                 except UserError as exc:
                     if len(tasks) * len(models) * len(ratios) == 1:
                         raise
-                    console.print(f"[red]error[/red] ({t} / {m}): {exc}")
+                    console.print(Text.assemble(("error", "red"), f" ({t} / {m}): {exc}"), soft_wrap=True)
                     failures.append(f"{t}/{m}")
                     continue
                 if main_rank:
@@ -123,7 +142,7 @@ def score(
     Ids the task does not know, samples without a prediction (scored as wrong) and duplicate ids
     are reported with counts and the first few ids.
     """
-    from medharness.runner import RunConfig, execute
+    from medharness.runner import RunConfig
     from medharness.schema import ModelCard
 
     if not predictions.is_file():
@@ -133,16 +152,20 @@ def score(
         description=f"predictions replayed from {predictions.name}",
     )
     config = RunConfig(task=task, model=card.name, model_card=card, data_dir=data_dir, split=split, seed=seed, results_dir=results)
-    run_dir, record = execute(config)
+    run_dir, record = execute_with_progress(config, f"{task} / {card.name}", enabled=False)
     print_summary(str(run_dir), record)
 
 
 @app.command("list")
-def list_(what: Annotated[Optional[str], typer.Argument(help="tasks, models, metrics, adapters or formats (default: tasks and models).")] = None) -> None:
-    """What can be run: task cards with their metrics and sources, model cards, metrics."""
+def list_(
+    what: Annotated[Optional[str], typer.Argument(help="tasks, models, metrics, adapters, formats, or show NAME (default: tasks and models).")] = None,
+    name: Annotated[Optional[str], typer.Argument(help="With show: the task or model card to show in full.")] = None,
+    wide: Annotated[bool, typer.Option("--wide", help="Every column (metrics, sources, weights), wrapped.")] = False,
+) -> None:
+    """What can be run: one line per task and model card; `list show NAME` for one card in full."""
     from medharness.listing import print_listing
 
-    print_listing(what)
+    print_listing(what, name, wide)
 
 
 @app.command()
@@ -152,7 +175,7 @@ def validate(paths: Annotated[Optional[list[Path]], typer.Argument(help="Card fi
 
     problems = validate_cards(paths or [])
     for problem in problems:
-        console.print(f"[red]invalid[/red] {problem}")
+        console.print(Text.assemble(("invalid", "red"), f" {problem}"), soft_wrap=True)
     if problems:
         raise UserError(f"{len(problems)} card(s) invalid")
     console.print("all cards valid")
@@ -196,6 +219,21 @@ def report(
         console.print(f"wrote {path}")
 
 
+@app.command()
+def view(
+    task: TasksFilterOpt = None,
+    results: ResultsOpt = Path("results"),
+    out: Annotated[Path, typer.Option("--out", help="The page to write (a .html file, with one task) or the folder for one page per task.")] = Path("reports"),
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="The dataset's folder, when it moved since the run (default: the folder the run recorded).")] = None,
+) -> None:
+    """Sample explorer: one self-contained HTML page per task with images, answers and filters."""
+    from medharness.report.explorer import write_explorers
+
+    page = out if out.suffix.lower() in (".html", ".htm") else None
+    for path in write_explorers(results, out if page is None else out.parent, split_list(task) or None, page, data_dir):
+        console.print(f"wrote {path}")
+
+
 @analyze_app.command("modality")
 def analyze_modality(results: ResultsOpt = Path("results"), out: OutOpt = Path("reports"), task: TasksFilterOpt = None) -> None:
     """Per-modality, organ and question-type tables and charts with CIs, for every model."""
@@ -232,7 +270,20 @@ def analyze_cost(results: ResultsOpt = Path("results"), out: OutOpt = Path("repo
         console.print(f"wrote {path}")
 
 
+python_show_warning = warnings.showwarning
+
+
+def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: Optional[TextIO] = None, line: Optional[str] = None) -> None:
+    """A SkippedWarning is one `warning:` line; other warnings keep Python's own format."""
+    if issubclass(category, SkippedWarning):
+        console.print(Text.assemble(("warning:", "yellow"), f" {message}"), soft_wrap=True)
+    else:
+        python_show_warning(message, category, filename, lineno, file, line)
+
+
 def main(argv: Optional[list[str]] = None) -> None:
+    warnings.showwarning = show_warning
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     if debug:
@@ -242,12 +293,30 @@ def main(argv: Optional[list[str]] = None) -> None:
     except UserError as exc:
         if debug:
             traceback.print_exc()
-        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
-        sys.exit(2)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        console.print("interrupted; run the same command again to resume")
+        fail(str(exc))
+    except Interrupted as exc:
+        console.print(str(exc), soft_wrap=True)
         sys.exit(130)
+    except CLICK_ERRORS.ClickException as exc:
+        if isinstance(exc, getattr(CLICK_ERRORS, "NoArgsIsHelpError", ())):
+            exc.show()  # the help text, as `medharness` alone asks for
+            sys.exit(2)
+        fail(describe_usage_error(exc))
+    except (KeyboardInterrupt, typer.Abort):
+        code = 130
+    if code == 130:  # typer 0.29 turns Ctrl-C outside a run into exit code 130
+        console.print("interrupted; run the same command again to resume")
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def fail(message: str) -> None:
+    # Text, not markup: a message quoting user input ("[1, 2") must print as written.
+    console.print(Text.assemble(("error:", "red"), " ", message), soft_wrap=True)
+    sys.exit(2)
+
+
+def describe_usage_error(exc: Exception) -> str:
+    """One line: click's message, then where to look (`medharness run --help`)."""
+    text = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
+    ctx = getattr(exc, "ctx", None)
+    return f"{text} (see `{ctx.command_path if ctx is not None else 'medharness'} --help`)"

@@ -1,7 +1,7 @@
 """`medharness demo`: the whole path offline on generated data: fixtures in the datasets' real
 layouts, baselines and a tiny random-weight Dragonfly (with a selection-ratio sweep and an
 input-resolution sweep) on the three medical VQA tasks, a captioning task and POPE (general
-images, for the biomedical versus general comparison), then the leaderboard and every study.
+images, for the biomedical versus general comparison), then the leaderboard, every study and the sample explorer pages.
 
 The tiny Dragonfly answers with random byte tokens, which no metric can read (POPE's F1 has no
 value when no answer reads as yes), so the demo uses a copy whose output layer is narrowed to
@@ -72,6 +72,7 @@ def word_model(folder: Path) -> ModelCard:
 def run_demo(data: Path, results: Path, out: Path) -> list[Path]:
     from medharness.report.analysis import analyze_modality
     from medharness.report.cost import analyze_cost
+    from medharness.report.explorer import write_explorers
     from medharness.report.hallucination import analyze_hallucination
     from medharness.report.leaderboard import write_leaderboard
     from medharness.report.selection import analyze_selection
@@ -92,7 +93,8 @@ def run_demo(data: Path, results: Path, out: Path) -> list[Path]:
                     run_dir, record = execute(config, progress=hook)
                 print_summary(str(run_dir), record)
     written = [*write_leaderboard(results, out), *analyze_modality(results, out), *analyze_selection(results, out),
-               *analyze_hallucination(results, out), *analyze_cost(results, out)]
+               *analyze_hallucination(results, out), *analyze_cost(results, out),
+               *write_explorers(results, out)]
     console.print("\n[bold]Reports[/bold] (open the .html files in a browser):")
     for path in written:
         console.print(f"  {path}")

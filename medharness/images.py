@@ -1,4 +1,19 @@
-"""Safe image access: paths stay inside their data folder, sizes are bounded, output is RGB."""
+"""The one image gate: paths stay inside their data folder, only regular files are read, bytes
+and pixels are bounded, and every image becomes 8-bit RGB by one documented rule.
+
+Limits (defaults; set by environment variable, a positive integer):
+  MEDHARNESS_MAX_IMAGE_BYTES   256 MiB  an encoded image larger than this is an "oversized image"
+  MEDHARNESS_MAX_IMAGE_PIXELS  200 M    width x height above this is an "oversized image",
+                                        refused from the header, before any pixel is decoded
+Grey images of more than 8 bits (16-bit, 32-bit integer, floating point) are scaled linearly by
+their actual range: the darkest pixel becomes 0, the brightest 255, so a 12-bit image stored in
+16 bits keeps its contrast and nothing is clipped; a uniform image (one value) becomes black.
+Palette, alpha, CMYK and the other 8-bit modes convert to RGB as PIL does.
+
+Every failure is an ImageError whose `category` is one of schema.SkipReason and whose text names
+the image as the data file gives it, never an object repr. `check_image` is the pre-model gate
+the runner applies to every sample for every adapter; its verdict is cached per file.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +21,48 @@ import functools
 import hashlib
 import io
 import os
+import re
+import stat
+import warnings
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 from PIL import Image
 
-from medharness.schema import ImageRef
+from medharness.errors import UserError
+from medharness.schema import ImageRef, SkipReason
 
-MAX_PIXELS = 200_000_000  # above this PIL refuses the image (decompression-bomb guard)
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+DEFAULT_MAX_PIXELS = 200_000_000
+BYTES_ENV = "MEDHARNESS_MAX_IMAGE_BYTES"
+PIXELS_ENV = "MEDHARNESS_MAX_IMAGE_PIXELS"
+HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 
 
 class ImageError(Exception):
-    """This sample's image cannot be used; the sample is recorded as an error with the reason."""
+    """This sample's image cannot be used; the sample is a data error with this reason."""
+
+    def __init__(self, message: str, category: SkipReason = "undecodable image") -> None:
+        super().__init__(message)
+        self.category: SkipReason = category
+
+
+def limit(env: str, default: int) -> int:
+    raw = os.environ.get(env, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise UserError(f"{env}={raw!r}: must be a positive whole number")
+    return int(raw)
+
+
+def max_bytes() -> int:
+    return limit(BYTES_ENV, DEFAULT_MAX_BYTES)
+
+
+def max_pixels() -> int:
+    return limit(PIXELS_ENV, DEFAULT_MAX_PIXELS)
 
 
 def resolve_inside(root: str | Path, relative: str) -> Path:
@@ -30,59 +75,174 @@ def resolve_inside(root: str | Path, relative: str) -> Path:
 def _resolve_inside(root: str, relative: str) -> Path:
     # Resolving walks every path component with lstat: cached, since a run asks for the same
     # few thousand paths in loading, hashing and opening.
-    if not relative:
-        raise ImageError("empty image path")
+    if not isinstance(relative, str) or not relative:
+        raise ImageError("empty image path", "malformed record")
+    if "\x00" in relative:
+        raise ImageError(f"image path {relative!r} contains a NUL character", "malformed record")
     if os.path.isabs(relative):
-        raise ImageError(f"image path {relative!r} is absolute; only paths inside the data folder are allowed")
-    base = Path(root).resolve()
-    target = (base / relative).resolve()
+        raise ImageError(f"image path {relative!r} is absolute; only paths inside the data folder are allowed",
+                         "path outside the data folder")
+    try:
+        base = Path(root).resolve()
+        target = (base / relative).resolve()
+    except (OSError, RuntimeError) as exc:  # symlink loops, names too long
+        raise ImageError(f"image path {relative!r} cannot be resolved ({exc_reason(exc)})", "unreadable image") from None
     if target != base and base not in target.parents:
-        raise ImageError(f"image path {relative!r} escapes the data folder {str(base)!r}")
+        raise ImageError(f"image path {relative!r} escapes the data folder", "path outside the data folder")
     return target
+
+
+def exc_reason(exc: BaseException) -> str:
+    """An exception's text without object reprs (`<_io.BytesIO object at 0x..>`), so two runs
+    of the same data write the same reasons."""
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return re.sub(r"<[^<>]* at 0x[0-9A-Fa-f]+>", "the image data", str(text)).splitlines()[0]
+
+
+def read_file(path: Path, name: str) -> bytes:
+    """A regular file's bytes, size-checked before reading. Opened non-blocking and checked
+    again on the open descriptor, so a FIFO or device never blocks and a file swapped after the
+    first check is caught."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise ImageError(f"image not found: {name}", "missing image") from None
+    except OSError as exc:
+        raise ImageError(f"image unreadable: {name}: {exc_reason(exc)}", "unreadable image") from None
+    check_stat(st, name)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise ImageError(f"image unreadable: {name}: {exc_reason(exc)}", "unreadable image") from None
+    with os.fdopen(fd, "rb") as fh:
+        check_stat(os.fstat(fd), name)
+        try:
+            data = fh.read(max_bytes() + 1)
+        except OSError as exc:
+            raise ImageError(f"image unreadable: {name}: {exc_reason(exc)}", "unreadable image") from None
+    check_size(len(data), name)
+    return data
+
+
+def check_stat(st: os.stat_result, name: str) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO, device or socket"
+        raise ImageError(f"image is not a regular file ({kind}): {name}", "not a regular file")
+    check_size(st.st_size, name)
+
+
+def check_size(size: int, name: str) -> None:
+    cap = max_bytes()
+    if size > cap:
+        raise ImageError(f"image too large ({size} bytes, over {cap}; see {BYTES_ENV}): {name}", "oversized image")
+
+
+def image_bytes(ref: ImageRef) -> bytes:
+    if ref.data is not None:
+        check_size(len(ref.data), ref.describe())
+        return ref.data
+    return read_file(resolve_inside(ref.root, ref.path), ref.describe())
 
 
 _hash_cache: dict[tuple[str, int, int], str] = {}
 
 
-def image_bytes(ref: ImageRef) -> bytes:
-    if ref.data is not None:
-        return ref.data
+def file_key(ref: ImageRef) -> tuple[str, int, int]:
+    """(resolved path, size, mtime): what identifies a file's content for the caches."""
     path = resolve_inside(ref.root, ref.path)
     try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise ImageError(f"image not found: {path}") from None
-    except OSError as exc:
-        raise ImageError(f"image unreadable: {path}: {exc.strerror or exc}") from None
+        st = os.stat(path)
+    except OSError:
+        raise ImageError(f"image not found: {ref.describe()}", "missing image") from None
+    return (str(path), st.st_size, st.st_mtime_ns)
 
 
 def image_hash(ref: ImageRef) -> str:
     """sha256 of the encoded bytes; cached per (path, size, mtime) for files."""
     if ref.data is not None:
         return hashlib.sha256(ref.data).hexdigest()
-    path = resolve_inside(ref.root, ref.path)
-    try:
-        st = path.stat()
-    except OSError:
-        raise ImageError(f"image not found: {path}") from None
-    key = (str(path), st.st_size, st.st_mtime_ns)
+    key = file_key(ref)
     if key not in _hash_cache:
         _hash_cache[key] = hashlib.sha256(image_bytes(ref)).hexdigest()
+    if ref.view is not None:  # one DICOM or NIfTI file, another frame or window: another image
+        return hashlib.sha256((_hash_cache[key] + ref.view.model_dump_json()).encode()).hexdigest()
     return _hash_cache[key]
+
+
+_verdicts: dict[tuple[object, Optional[str], int, int], Optional[ImageError]] = {}
+
+
+def check_image(ref: ImageRef) -> None:
+    """The pre-model gate: raises the ImageError `open_image` would raise (the same decode, so
+    every adapter sees the same usable samples), else returns. The verdict is cached per file
+    (or per content, for in-memory bytes)."""
+    content = hashlib.sha256(ref.data).digest() if ref.data is not None else file_key(ref)
+    key = (content, ref.view.model_dump_json() if ref.view else None, max_bytes(), max_pixels())
+    if key not in _verdicts:
+        from medharness import clinical_images  # imported here: it imports this module
+
+        try:
+            if clinical_images.is_clinical(ref.path):  # the reader that will show it decides
+                clinical_images.render(image_bytes(ref), ref).close()
+            else:
+                decode(image_bytes(ref), ref.describe()).close()
+            _verdicts[key] = None
+        except ImageError as exc:
+            _verdicts[key] = exc
+    verdict = _verdicts[key]
+    if verdict is not None:
+        raise ImageError(str(verdict), verdict.category)
+
+
+def decode(raw: bytes, name: str) -> Image.Image:
+    """The decoded image (first frame), its pixel count checked from the header first. Both the
+    gate and `open_image` decode here: the one place a reader for another format (DICOM,
+    NIfTI) is to be dispatched by the name's suffix."""
+    cap = max_pixels()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            Image.MAX_IMAGE_PIXELS = cap  # PIL's own guard, for any other reader in the process
+            img = Image.open(io.BytesIO(raw))
+            width, height = img.size
+            if width * height > cap:
+                img.close()
+                raise Image.DecompressionBombError(f"{width}x{height}")
+            img.load()
+            return img
+    except Image.DecompressionBombError:
+        raise ImageError(f"image too large (over {cap} pixels; see {PIXELS_ENV}): {name}", "oversized image") from None
+    except Image.UnidentifiedImageError:
+        raise ImageError(f"image cannot be decoded: {name}: not a recognised image format", "undecodable image") from None
+    except Exception as exc:  # PIL raises many types for corrupt files
+        raise ImageError(f"image cannot be decoded: {name}: {exc_reason(exc)}", "undecodable image") from None
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """8-bit RGB by the rule in the module docstring."""
+    if img.mode in HIGH_DEPTH_MODES:
+        values = np.asarray(img, dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+        scaled = (values - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(values)
+        grey = np.nan_to_num(np.rint(scaled), nan=0.0, posinf=255.0, neginf=0.0).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    return img.convert("RGB")
 
 
 def open_image(ref: ImageRef) -> Image.Image:
     """Decode to an RGB PIL image, or raise ImageError with a reason fit for the run record."""
+    name = ref.describe()
     raw = image_bytes(ref)
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-    try:
-        with Image.open(io.BytesIO(raw)) as img:
-            img.load()
-            return fit_long_side(img.convert("RGB"), ref.max_side)
-    except Image.DecompressionBombError:
-        raise ImageError(f"image too large (over {MAX_PIXELS} pixels): {ref.describe()}") from None
-    except Exception as exc:  # PIL raises many types for corrupt files
-        raise ImageError(f"image cannot be decoded: {ref.describe()}: {exc}") from None
+    from medharness import clinical_images  # imported here: it imports this module
+
+    if clinical_images.is_clinical(ref.path):
+        return fit_long_side(clinical_images.render(raw, ref), ref.max_side)
+    with decode(raw, name) as img:
+        try:
+            return fit_long_side(to_rgb(img), ref.max_side)
+        except Exception as exc:  # a mode PIL cannot convert
+            raise ImageError(f"image cannot be converted to RGB: {name}: {exc_reason(exc)}", "undecodable image") from None
 
 
 def fit_long_side(img: Image.Image, max_side: Optional[int]) -> Image.Image:

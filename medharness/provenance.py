@@ -52,6 +52,7 @@ def data_fingerprint(samples: Sequence["Sample"]) -> str:
     """What identifies the evaluated (or training) data: ids, questions, answers, images."""
     return digest([
         (s.id, s.question, s.references, s.answer_type, s.choices,
-         [i.path or hashlib.sha256(i.data or b"").hexdigest() for i in s.images])
+         [(i.path or hashlib.sha256(i.data or b"").hexdigest()) + (f"#{i.view.model_dump_json()}" if i.view else "")
+          for i in s.images])  # a DICOM / NIfTI view is part of the data
         for s in samples
     ])

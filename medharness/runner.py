@@ -11,6 +11,7 @@ import hashlib
 import os
 import time
 import warnings
+from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -23,11 +24,12 @@ from medharness import distributed
 from medharness import results as files
 from medharness.cards import load_model_card, load_task_card
 from medharness.errors import UserError
-from medharness.images import ImageError, image_hash
+from medharness.images import ImageError, check_image, image_hash
 from medharness.metrics.base import Metric
 from medharness.metrics.grouped import aggregate
 from medharness.models.base import ModelAdapter
 from medharness.provenance import data_fingerprint, digest, git_commit, package_versions
+from medharness.records import is_unicode, value_problem
 from medharness.registry import ADAPTERS, METRICS, TASK_PLUGINS
 from medharness.schema import (
     GenerationSettings, ModelCard, Prediction, Question, Request, RunRecord, RunSpec, Sample,
@@ -111,7 +113,7 @@ def prepare(config: RunConfig) -> Prepared:
     task_card = load_task_card(config.task)
     model_card = config.model_card or load_model_card(config.model)
     plugin = TASK_PLUGINS.get(task_card.format)(task_card)
-    ADAPTERS.get(model_card.adapter)  # unknown adapter: fail before loading any data
+    ADAPTERS.get(model_card.adapter).check_card(model_card)  # unknown adapter or option: fail before loading any data
     metrics = [METRICS.get(name) for name in task_card.metrics]
     split = config.split or task_card.split
     if split not in task_card.splits:
@@ -121,6 +123,7 @@ def prepare(config: RunConfig) -> Prepared:
     samples = list(plugin.load(data_dir, split))
     if config.limit is not None:
         samples = samples[: config.limit]
+    check_usable(task_card.name, split, samples)
     duplicates = len(samples) - len({s.id for s in samples})
     if duplicates:
         raise UserError(f"task {task_card.name!r}: {duplicates} duplicate sample ids in the data; check the data files")
@@ -135,6 +138,15 @@ def prepare(config: RunConfig) -> Prepared:
         split=split, data_dir=data_dir, samples=samples,
         generation=generation_settings(task_card, model_card, config), options=options,
     )
+
+
+def check_usable(task: str, split: str, samples: Sequence[Sample]) -> None:
+    """An empty dataset, or one whose every record is malformed, is a mistake to stop at, not a
+    "complete" run of nothing."""
+    if not samples:
+        raise UserError(f"task {task!r}: the {split} split holds no samples; check the data folder and its files")
+    if all(s.error and s.skip_reason == "malformed record" for s in samples):
+        raise UserError(f"task {task!r}: none of the {len(samples)} records of the {split} split is usable; the first: {samples[0].error}")
 
 
 def train_split(p: Prepared) -> list[Sample]:
@@ -192,16 +204,33 @@ def new_run_dir(results_dir: Path, spec: RunSpec, spec_hash: str, locks: ExitSta
     return run_dir, record
 
 
+def image_names(sample: Sample, data_dir: Optional[Path]) -> list[str]:
+    """Each image's path relative to the data folder (as recorded in samples.jsonl)."""
+    names = []
+    for ref in sample.images:
+        if ref.data is not None or not ref.root or data_dir is None:
+            names.append(ref.path)
+        else:
+            names.append(os.path.relpath(os.path.join(ref.root, ref.path), data_dir).replace(os.sep, "/"))
+    return names
+
+
 def score_sample(
-    sample: Sample, request: Optional[Request], prediction: Prediction, metrics: Sequence[Metric], cached: bool
+    sample: Sample, request: Optional[Request], prediction: Prediction, metrics: Sequence[Metric], cached: bool,
+    data_dir: Optional[Path] = None,
 ) -> SampleResult:
-    """Errors are scored as an empty answer: wrong, counted, never dropped."""
+    """Model errors are scored as an empty answer: wrong, counted, never dropped. An answer
+    that is not valid Unicode (a lone surrogate from a server's JSON) is one: it cannot be
+    stored."""
+    if not prediction.error and not is_unicode(prediction.text):
+        prediction = prediction.model_copy(update={"error": f"the answer {ascii(prediction.text[:40])} is not valid Unicode (lone surrogate)"})
     text = "" if prediction.error else prediction.text
     prompt = request.prompt if request else ""
     return SampleResult(
         id=sample.id, prompt=prompt, prediction=text, references=sample.references,
         answer_type=sample.answer_type, choices=sample.choices, metadata=sample.metadata,
-        scores={m.name: m.per_sample(text, sample) for m in metrics if m.per_sample is not None},
+        images=image_names(sample, data_dir), scores={m.name: m.per_sample(text, sample) for m in metrics if m.per_sample is not None},
+        outcome="model_error" if prediction.error else "scored",
         error=prediction.error, cached=cached, input_tokens=prediction.input_tokens,
         visual_tokens=prediction.visual_tokens, output_tokens=prediction.output_tokens,
         seconds=prediction.seconds, extra=prediction.extra,
@@ -219,13 +248,44 @@ def with_max_side(request: Request) -> Request:
     return request.model_copy(update={"images": [i.model_copy(update={"max_side": side}) for i in request.images]})
 
 
+def skipped_result(sample: Sample, problem: ImageError) -> SampleResult:
+    """A data error: listed with its reason and category, given no score. Fields that cannot
+    be stored (text that is not valid Unicode) are left out."""
+    if value_problem([sample.references, sample.choices or [], sample.metadata]):
+        sample = Sample(id=sample.id)
+    return SampleResult(
+        id=sample.id, references=sample.references, answer_type=sample.answer_type,
+        choices=sample.choices, metadata=sample.metadata, outcome="data_error",
+        error=str(problem), skip_reason=problem.category, target_hash=digest(sample.references),
+    )
+
+
+def data_problem(sample: Sample) -> Optional[ImageError]:
+    """Why the record is unusable, the same for every adapter (those that never open images
+    too), or None: the loader's finding, else the image gate's. A loader that gives a reason
+    without a category gets the gate's category, "missing image" when it found no image, else
+    "malformed record"."""
+    gate = None
+    try:
+        for ref in sample.images:
+            check_image(ref)
+    except ImageError as exc:
+        gate = exc
+    if not sample.error:
+        text = value_problem([sample.question, sample.references, sample.choices or [], sample.metadata])
+        return ImageError(f"record {sample.id}: {text}", "malformed record") if text else gate
+    category = sample.skip_reason or (gate.category if gate else "malformed record" if sample.images else "missing image")
+    return ImageError(sample.error, category)
+
+
 @dataclass
 class Plan:
-    """One batch after cache lookups: what is an error, what the cache answers, what to run."""
+    """One batch after the data gate and cache lookups: what is a data error, what the cache
+    answers, what to run."""
 
     batch: Sequence[Sample]
     requests: dict[str, Request]
-    errors: dict[str, str]
+    skipped: dict[str, ImageError]
     keys: dict[str, str]
     hits: dict[str, Prediction]
     to_run: list[Request]
@@ -244,27 +304,27 @@ class BatchEvaluator:
         self.fingerprint = adapter.fingerprint()
 
     def plan(self, batch: Sequence[Sample]) -> Plan:
-        errors: dict[str, str] = {s.id: s.error for s in batch if s.error}
+        skipped: dict[str, ImageError] = {}
         requests: dict[str, Request] = {}
         keys: dict[str, str] = {}
         for s in batch:
-            if s.id in errors:
+            problem = data_problem(s)
+            if problem is not None:
+                skipped[s.id] = problem
                 continue
             requests[s.id] = request = with_max_side(self.p.plugin.request(s, self.p.generation))
-            if not getattr(self.adapter, "needs_images", True):
+            if self.cache is None or not getattr(self.adapter, "needs_images", True):
                 continue
-            # Every model that is given images gets the same usable samples: a missing image is
-            # an error for a baseline too, so error counts and denominators agree across models.
             try:
                 hashes = [image_hash(i) for i in request.images]
-            except ImageError as exc:
-                errors[s.id] = str(exc)
+            except ImageError as exc:  # the file changed since the gate saw it
+                skipped[s.id] = exc
+                del requests[s.id]
                 continue
-            if self.cache is not None:
-                keys[s.id] = cache_key(self.fingerprint, request, hashes)
+            keys[s.id] = cache_key(self.fingerprint, request, hashes)
         hits = self.cache.get_many(keys.values()) if self.cache and keys else {}
-        to_run = [requests[s.id] for s in batch if s.id in requests and s.id not in errors and keys.get(s.id) not in hits]
-        return Plan(batch, requests, errors, keys, hits, to_run)
+        to_run = [requests[s.id] for s in batch if s.id in requests and keys.get(s.id) not in hits]
+        return Plan(batch, requests, skipped, keys, hits, to_run)
 
     def run(self, plan: Plan) -> list[SampleResult]:
         fresh = dict(zip([r.sample_id for r in plan.to_run], self.adapter.generate(plan.to_run) if plan.to_run else []))
@@ -272,17 +332,20 @@ class BatchEvaluator:
             self.cache.put_many({plan.keys[i]: pred for i, pred in fresh.items() if i in plan.keys and not pred.error})
         out = []
         for s in plan.batch:
-            if s.id in plan.errors:
-                pred, cached = Prediction(sample_id=s.id, error=plan.errors[s.id]), False
-            elif s.id in fresh:
+            if s.id in plan.skipped:
+                out.append(skipped_result(s, plan.skipped[s.id]))
+                continue
+            if s.id in fresh:
                 pred, cached = fresh[s.id], False
             else:
                 pred, cached = plan.hits[plan.keys[s.id]].model_copy(update={"sample_id": s.id}), True
-            out.append(score_sample(s, plan.requests.get(s.id), pred, self.p.metrics, cached))
-        self.batch_score(out)
+            out.append(score_sample(s, plan.requests.get(s.id), pred, self.p.metrics, cached, self.p.data_dir))
+        self.batch_score([r for r in out if r.outcome != "data_error"])
         return out
 
     def batch_score(self, results: list[SampleResult]) -> None:
+        if not results:
+            return
         for metric in self.p.metrics:
             if metric.batch is None:
                 continue
@@ -375,9 +438,11 @@ def finalize(run_dir: Path, record: RunRecord, p: Prepared, seconds: float, mess
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         metrics = aggregate(scored, p.task_card.metrics, p.task_card.group_by, p.task_card.min_group_size, p.config.seed)
+    skipped = Counter(r.skip_reason or "malformed record" for r in scored if r.outcome == "data_error")
     record = record.model_copy(update={
         "status": "complete", "finished": utcnow(), "seconds": round(seconds, 3),
-        "n_samples": len(scored), "n_errors": metrics.counts["errors"], "n_cached": metrics.counts["cached"],
+        "n_samples": metrics.counts["samples"], "n_errors": metrics.counts["errors"], "n_cached": metrics.counts["cached"],
+        "n_skipped": sum(skipped.values()), "skipped": dict(sorted(skipped.items())),
         "metrics": metrics, "warnings": list(dict.fromkeys([*messages, *(str(w.message) for w in caught)])),
     })
     files.write_record(run_dir, record)

@@ -103,17 +103,35 @@ def vqa_accuracy(prediction: str, item: Scorable) -> Optional[float]:
 # ---------------------------------------------------------------- ChartQA (relaxed accuracy)
 
 
-def _number(text: str) -> Optional[float]:
+def _chartqa_float(text: str) -> Optional[float]:
     try:
         return float(text.rstrip("%")) / 100 if text.endswith("%") else float(text)
     except ValueError:
         return None
 
 
-def relaxed_match(prediction: str, gold: str, tolerance: float = 0.05) -> bool:
+def relaxed_correctness(prediction: str, target: str, max_relative_change: float = 0.05) -> bool:
+    """ChartQA's relaxed correctness as its authors' code (pix2struct's metrics.py, copied by
+    lmms-eval) computes it. The numeric branch needs a parsed, NON-ZERO target (the code tests the
+    float's truth value), so a gold of 0 falls through to the string comparison."""
+    said, gold = _chartqa_float(prediction), _chartqa_float(target)
+    if said is not None and gold:
+        return abs(said - gold) / abs(gold) <= max_relative_change
+    return prediction.lower() == target.lower()
+
+
+def relaxed_accuracy(prediction: str, item: Scorable) -> Optional[float]:
+    if not item.references:
+        return None
+    # The official evaluate_relaxed_accuracy strips the answer (not the gold) and takes the best gold.
+    answer = prediction.strip()
+    return 1.0 if any(relaxed_correctness(answer, g) for g in item.references) else 0.0
+
+
+def relaxed_match_lenient(prediction: str, gold: str, tolerance: float = 0.05) -> bool:
     answer = prediction.strip().removesuffix(".").strip()
     gold = gold.strip()
-    said, target = _number(answer), _number(gold)
+    said, target = _chartqa_float(answer), _chartqa_float(gold)
     if said is not None and target is not None:
         if target == 0:
             return said == 0
@@ -121,10 +139,10 @@ def relaxed_match(prediction: str, gold: str, tolerance: float = 0.05) -> bool:
     return answer.lower() == gold.lower()
 
 
-def relaxed_accuracy(prediction: str, item: Scorable) -> Optional[float]:
+def relaxed_accuracy_lenient(prediction: str, item: Scorable) -> Optional[float]:
     if not item.references:
         return None
-    return 1.0 if any(relaxed_match(prediction, g) for g in item.references) else 0.0
+    return 1.0 if any(relaxed_match_lenient(prediction, g) for g in item.references) else 0.0
 
 
 # ---------------------------------------------------------------- GQA (exact match)
@@ -133,14 +151,24 @@ _STRIP_PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
 def gqa_normalise(text: str) -> str:
-    return " ".join(text.lower().translate(_STRIP_PUNCTUATION).split())
+    """HF evaluate's exact_match with ignore_case and ignore_punctuation, as lmms-eval's gqa.yaml
+    sets it: lowercase, delete ASCII punctuation; whitespace and articles stay as they are."""
+    return text.lower().translate(_STRIP_PUNCTUATION)
 
 
 def gqa_exact_match(prediction: str, item: Scorable) -> Optional[float]:
     if not item.references:
         return None
-    answer = gqa_normalise(prediction)
+    # lmms-eval's model wrappers strip the generated text before the metric sees it.
+    answer = gqa_normalise(prediction.strip())
     return 1.0 if any(answer == gqa_normalise(g) for g in item.references) else 0.0
+
+
+def gqa_exact_match_lenient(prediction: str, item: Scorable) -> Optional[float]:
+    if not item.references:
+        return None
+    answer = " ".join(gqa_normalise(prediction).split())
+    return 1.0 if any(answer == " ".join(gqa_normalise(g).split()) for g in item.references) else 0.0
 
 
 # ---------------------------------------------------------------- MMMU (choice + open items)
@@ -209,16 +237,37 @@ register_metric(Metric(
 register_metric(Metric(
     name="relaxed_accuracy",
     definition=(
-        "ChartQA relaxed accuracy: answer stripped of spaces and one trailing period; if answer and gold "
-        "both parse as numbers ('%' divides by 100), correct iff within 5% of the gold (a gold of 0 needs 0); "
-        "else case-insensitive exact match"
+        "ChartQA relaxed correctness as the official code computes it: answer stripped of surrounding "
+        "whitespace; if answer and gold both parse as Python floats (a trailing '%' divides by 100) and the "
+        "gold is non-zero, correct iff |answer-gold|/|gold| <= 0.05; otherwise case-insensitive string "
+        "equality (so 'Yes.' vs 'Yes' and '0.0' vs '0' are wrong); best over golds"
     ),
     per_sample=relaxed_accuracy,
 ))
 register_metric(Metric(
+    name="relaxed_accuracy_lenient",
+    definition=(
+        "relaxed_accuracy with a friendlier reading (NOT comparable to published ChartQA numbers): answer "
+        "and gold stripped, one trailing period dropped from the answer; a gold of 0 is compared "
+        "numerically (needs exactly 0)"
+    ),
+    per_sample=relaxed_accuracy_lenient,
+))
+register_metric(Metric(
     name="gqa_exact_match",
-    definition="1 if the answer equals the gold after lowercasing, removing ASCII punctuation and collapsing spaces",
+    definition=(
+        "lmms-eval's GQA exact_match (HF evaluate, ignore_case and ignore_punctuation): the answer stripped of "
+        "surrounding whitespace equals a gold after lowercasing and deleting ASCII punctuation; inner "
+        "whitespace and articles are kept"
+    ),
     per_sample=gqa_exact_match,
+))
+register_metric(Metric(
+    name="gqa_exact_match_lenient",
+    definition=(
+        "gqa_exact_match with runs of whitespace collapsed to one space (NOT comparable to published GQA numbers)"
+    ),
+    per_sample=gqa_exact_match_lenient,
 ))
 register_metric(Metric(
     name="mmmu_accuracy",

@@ -100,8 +100,10 @@ def aggregate(
     seed: int = 0,
 ) -> Metrics:
     """Score tables for a run. Items are put in id order first, so the numbers (CIs included)
-    do not depend on batch size, sample order or the number of processes."""
-    ordered = sorted(results, key=lambda r: r.id)
+    do not depend on batch size, sample order or the number of processes. Data errors are in
+    no table and no n; `counts` says how many there were."""
+    everything = list(results)
+    ordered = sorted((r for r in everything if r.outcome != "data_error"), key=lambda r: r.id)
     metrics = [METRICS.get(name) for name in metric_names]
     out = Metrics(
         overall=metric_table(ordered, metrics, seed, min_size=0),
@@ -109,6 +111,7 @@ def aggregate(
             "samples": len(ordered),
             "errors": sum(1 for r in ordered if r.error),
             "cached": sum(1 for r in ordered if r.cached),
+            "skipped": len(everything) - len(ordered),
         },
     )
     for key in group_by:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from typing import Sequence
+from typing import ClassVar, Sequence
 
+from medharness.cards import CardOptions, parse_options
 from medharness.schema import ModelCard, Prediction, Question, Request, Sample
 
 
@@ -23,8 +24,16 @@ class ModelAdapter(ABC):
     # and refuses tasks without one.
     needs_train: bool = False
 
+    Options: ClassVar[type[CardOptions]] = CardOptions  # the card options this adapter reads
+
     def __init__(self, card: ModelCard) -> None:
         self.card = card
+        self.options = self.check_card(card)
+
+    @classmethod
+    def check_card(cls, card: ModelCard) -> CardOptions:
+        """The card's options as this adapter declares them (checked by `validate` too)."""
+        return parse_options(f"model card {card.name!r} (adapter {card.adapter})", card.options, cls.Options)
 
     def prepare(self, train: Sequence[Sample], evaluated: Sequence[Question]) -> None:
         """Called once before the first batch. `train` is the answered train split when

@@ -15,6 +15,9 @@ import re
 from collections import Counter
 from typing import Sequence
 
+from pydantic import Field
+
+from medharness.cards import CardOptions
 from medharness.models.base import ModelAdapter
 from medharness.provenance import data_fingerprint
 from medharness.registry import ADAPTERS
@@ -76,7 +79,13 @@ class MajorityBaseline(Baseline):
         ]
 
 
+class QuestionOnlyOptions(CardOptions):
+    C: float = Field(10.0, gt=0)  # inverse regularisation strength of the logistic regression
+
+
 class QuestionOnlyBaseline(Baseline):
+    Options = QuestionOnlyOptions
+
     def fit(self, train: list[Sample], evaluated: dict[str, Question]) -> None:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
@@ -87,7 +96,7 @@ class QuestionOnlyBaseline(Baseline):
         if self.constant is None:
             self.model = make_pipeline(
                 TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True),
-                LogisticRegression(max_iter=1000, C=float(self.card.options.get("C", 10.0))),
+                LogisticRegression(max_iter=1000, C=self.options.C),
             )
             self.model.fit([s.question for s in train], answers)
         self.questions = {i: s.question for i, s in evaluated.items()}
@@ -103,14 +112,17 @@ class QuestionOnlyBaseline(Baseline):
         return [Prediction(sample_id=r.sample_id, text=t) for r, t in zip(requests, texts)]
 
 
-class ConstantBaseline(ModelAdapter):
-    """Options: `choice` (index of the option to pick, default 0), `text` (default "yes")."""
+class ConstantOptions(CardOptions):
+    choice: int = Field(0, ge=0)  # index of the option to pick in multiple choice
+    text: str = "yes"  # the answer to every other question
 
+
+class ConstantBaseline(ModelAdapter):
     use_cache = False
+    Options = ConstantOptions
 
     def generate(self, requests: list[Request]) -> list[Prediction]:
-        index = int(self.card.options.get("choice", 0))
-        text = str(self.card.options.get("text", "yes"))
+        index, text = self.options.choice, self.options.text
         return [
             Prediction(sample_id=r.sample_id, text=chr(ord("A") + index) if r.choices and index < len(r.choices) else text)
             for r in requests

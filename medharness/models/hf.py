@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
+from medharness.cards import CardOptions
 from medharness.errors import UserError
 from medharness.images import ImageError, open_image
 from medharness.models.base import ModelAdapter
@@ -29,29 +28,13 @@ DEFAULT_MODEL_CLASS = "AutoModelForImageTextToText"
 # names no model_class (some multimodal checkpoints register only as causal LMs).
 FALLBACK_MODEL_CLASS = "AutoModelForCausalLM"
 
-class HFOptions(BaseModel):
+class HFOptions(CardOptions):
     """The `options:` an `hf` model card may set."""
-
-    model_config = ConfigDict(extra="forbid")
 
     model_class: Optional[str] = None  # a transformers class name, e.g. LlavaForConditionalGeneration
     trust_remote_code: bool = False
     system_prompt: Optional[str] = None
     attn_implementation: Optional[str] = None
-
-
-def parse_options(card: ModelCard, schema: type[BaseModel]) -> Any:
-    """The card's options validated against `schema`; a bad key is one line naming the card."""
-    try:
-        return schema.model_validate(card.options)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        if first["type"] == "extra_forbidden":
-            allowed = ", ".join(schema.model_fields)
-            raise UserError(f"model card {card.name!r}: unknown option {where!r} for adapter "
-                            f"{card.adapter!r} (allowed: {allowed})") from None
-        raise UserError(f"model card {card.name!r}: option {where!r}: {first['msg']}") from None
 
 
 def resolve_weights(card: ModelCard) -> str:
@@ -129,9 +112,10 @@ def load_model_class(card: ModelCard, options: HFOptions, weights: str, kwargs: 
 class HFAdapter(ModelAdapter):
     """Chat-template prompting of a transformers image-text-to-text model."""
 
+    Options = HFOptions
+
     def __init__(self, card: ModelCard) -> None:
         super().__init__(card)
-        self.options: HFOptions = parse_options(card, HFOptions)
         self.device, self.dtype = device_and_dtype(card)
         self.processor, self.model = load_pretrained(card, self.options, self.device, self.dtype)
         # Left padding keeps every prompt's last token at the end, where generation continues.

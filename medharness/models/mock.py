@@ -9,6 +9,9 @@ from __future__ import annotations
 import hashlib
 import time
 
+from pydantic import Field
+
+from medharness.cards import CardOptions
 from medharness.images import ImageError, image_hash
 from medharness.models.base import ModelAdapter
 from medharness.registry import ADAPTERS
@@ -17,14 +20,17 @@ from medharness.schema import Prediction, Request
 DEFAULT_VOCABULARY = ("yes", "no", "ct", "mri", "x-ray", "lung", "liver", "brain", "left", "right")
 
 
+class MockOptions(CardOptions):
+    vocabulary: list[str] = Field(default_factory=lambda: list(DEFAULT_VOCABULARY), min_length=1)  # answers to pick from
+    delay: float = Field(0.0, ge=0)  # seconds per request, for kill and progress tests
+    fail_every: int = Field(0, ge=0)  # every n-th request by hash fails, for error paths
+
+
 class MockAdapter(ModelAdapter):
-    """Options: `vocabulary` (answers to pick from), `delay` (seconds per request, for kill and
-    progress tests), `fail_every` (every n-th request by hash fails, for error paths)."""
+    Options = MockOptions
 
     def generate(self, requests: list[Request]) -> list[Prediction]:
-        vocabulary = self.card.options.get("vocabulary", DEFAULT_VOCABULARY)
-        delay = float(self.card.options.get("delay", 0.0))
-        fail_every = int(self.card.options.get("fail_every", 0))
+        vocabulary, delay, fail_every = self.options.vocabulary, self.options.delay, self.options.fail_every
         out = []
         for request in requests:
             if delay:

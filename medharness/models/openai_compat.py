@@ -16,12 +16,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from medharness.cards import CardOptions
 from medharness.errors import UserError
 from medharness.images import ImageError, open_image
 from medharness.models.base import ModelAdapter
-from medharness.models.hf import parse_options
 from medharness.registry import ADAPTERS
 from medharness.schema import ModelCard, Prediction, Request
 
@@ -30,10 +30,8 @@ RETRY_STATUS = frozenset({408, 409, 425, 429})  # and every 5xx
 FATAL_STATUS = {401: "rejected the API key", 403: "refused access", 404: "has no such endpoint or model"}
 
 
-class OpenAIOptions(BaseModel):
+class OpenAIOptions(CardOptions):
     """The `options:` an `openai` model card may set. `weights:` is the served model name."""
-
-    model_config = ConfigDict(extra="forbid")
 
     base_url: str  # e.g. http://localhost:8000/v1 ; /chat/completions is appended
     api_key_env: Optional[str] = None  # name of the environment variable holding the key
@@ -99,9 +97,10 @@ def message_text(body: dict) -> tuple[str, Optional[str]]:
 class OpenAIAdapter(ModelAdapter):
     """Concurrent chat-completion requests with retries; failures become per-sample errors."""
 
+    Options = OpenAIOptions
+
     def __init__(self, card: ModelCard) -> None:
         super().__init__(card)
-        self.options: OpenAIOptions = parse_options(card, OpenAIOptions)
         if not card.weights:
             raise UserError(f"model card {card.name!r}: set `weights:` to the model name the server serves")
         if not self.options.base_url.startswith(("http://", "https://")):

@@ -9,8 +9,9 @@ from typing import Optional
 import pandas as pd
 
 from medharness.errors import UserError
-from medharness.report.document import Document, Figure, Heading, Paragraph, Row, Score, Table
+from medharness.report.document import Document, Figure, Heading, Link, Paragraph, Row, Score, Table
 from medharness.report.labels import evaluation_labels, run_labels
+from medharness.report.links import explorer_href
 from medharness.report.plots import bar_chart
 from medharness.report.runs import Evaluation, Run, RunSet, load_runs
 from medharness.report.sections import VALUES_NOTE, provenance_blocks, write_outputs
@@ -27,12 +28,13 @@ def domain_of(modality: str) -> str:
 
 
 def derived_modalities(run: Run) -> dict[str, tuple[int, int]]:
-    """modality -> (samples whose modality was derived, all samples of that modality)."""
+    """modality -> (samples whose modality was not given by the dataset, all samples of that modality).
+    A card's constant ("card") is marked like a derived label: both are our reading, not the data's."""
     counts: dict[str, list[int]] = {}
     for s in run.samples:
         modality = str(s.metadata.get(MODALITY, "unknown"))
         cell = counts.setdefault(modality, [0, 0])
-        cell[0] += s.metadata.get("modality_source") == "derived"
+        cell[0] += s.metadata.get("modality_source") in ("derived", "card")
         cell[1] += 1
     return {m: (d, n) for m, (d, n) in counts.items()}
 
@@ -54,7 +56,8 @@ def derivation_note(run: Run) -> Paragraph:
     total = sum(d for d, _ in derived.values())
     return Paragraph(
         f"Modality was DERIVED, not given by the dataset, for {total} of {len(run.samples)} samples ({parts}); "
-        "derived modalities are approximate and marked '(derived)' below.", "warning")
+        "derived modalities (a task card's constant for a whole dataset counts as derived) are approximate and "
+        "marked '(derived)' below.", "warning")
 
 
 def group_keys(runs: list[Run]) -> list[str]:
@@ -112,9 +115,11 @@ def modality_blocks(evaluation: Evaluation, label: str, members: list[Run], reco
         def shown(value: str) -> str:
             return f"{value} (derived)" if key == MODALITY and value in derived else value
 
-        series = {systems[r.run_id]: [Score.of(r.record.metrics.groups.get(key, {}).get(v, {}).get(evaluation.headline))
+        series = {systems[r.run_id]: [Score.of(r.record.metrics.groups.get(key, {}).get(v, {}).get(evaluation.headline),
+                                               explorer_href(label, {f"g.{key}": v, "run": r.run_id}))
                                       for v in values] for r in members}
-        rows = [Row([shown(v)] + [series[systems[r.run_id]][i] for r in members]) for i, v in enumerate(values)]
+        rows = [Row([Link(shown(v), explorer_href(label, {f"g.{key}": v}))] + [series[systems[r.run_id]][i] for r in members])
+                for i, v in enumerate(values)]
         blocks += [Heading(f"{label}: by {key}", 3),
                    Table([key] + [systems[r.run_id] for r in members], rows,
                          caption=f"{evaluation.headline} per {key}; columns: models and settings.")]

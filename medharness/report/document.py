@@ -7,6 +7,7 @@ them (accuracy 0.774 -> 77.4; CIDEr 1.799 -> 179.9).
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal, Optional, Union
 
@@ -23,13 +24,14 @@ class Score:
     high: Optional[float] = None
     small: bool = False
     note: Optional[str] = None
+    href: Optional[str] = None  # the samples behind the number (an explorer page, pre-filtered)
 
     @classmethod
-    def of(cls, metric: Optional[MetricValue]) -> "Score":
+    def of(cls, metric: Optional[MetricValue], href: Optional[str] = None) -> "Score":
         if metric is None:
-            return cls(None)
+            return cls(None, href=href)
         low, high = metric.ci if metric.ci else (None, None)
-        return cls(metric.value, metric.n, low, high, metric.small, metric.note)
+        return cls(metric.value, metric.n, low, high, metric.small, metric.note, href)
 
     def text(self) -> str:
         if self.value is None:
@@ -47,7 +49,15 @@ class Score:
         return shown
 
 
-Cell = Union[str, Score]
+@dataclass(frozen=True)
+class Link:
+    """Text that links to a relative page (shown as plain text in Markdown)."""
+
+    text: str
+    href: str
+
+
+Cell = Union[str, Score, Link]
 
 
 @dataclass
@@ -107,12 +117,35 @@ KIND_MARK = {"measured": "", "random": " [random weights]", "reference": " [publ
 
 
 def cell_text(cell: Cell) -> str:
+    if isinstance(cell, Link):
+        return cell.text
     return cell.text() if isinstance(cell, Score) else cell
+
+
+# Characters that are invisible or reorder text (bidirectional overrides, zero-width space, byte
+# order mark), and U+FFFD, which stands where a decoder met bytes that were not valid text;
+# shown escaped so a model's output cannot hide or disguise what it says.
+INVISIBLE = frozenset("\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff\ufffd")
+
+
+def visible(text: str) -> str:
+    """Control characters, lone surrogates and replacement characters (text that was not valid
+    Unicode) and invisible characters written as escapes (\\x00, \\ud800, \\u202e); newlines and tabs are kept."""
+    out = []
+    for char in text:
+        if char in "\n\t":
+            out.append(char)
+        elif char in INVISIBLE or unicodedata.category(char) in ("Cc", "Cs"):
+            code = ord(char)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 def md_escape(text: str) -> str:
     """Untrusted text as literal Markdown table/paragraph text."""
-    text = text.replace("\\", "\\\\").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = visible(text).replace("\\", "\\\\").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     for char in "`*|":
         text = text.replace(char, "\\" + char)
     text = " ".join(text.replace("](", "]\\(").split())

@@ -14,7 +14,7 @@ import hashlib
 import html
 
 from medharness.report.document import (
-    Bullets, Document, Figure, Heading, Paragraph, Row, Score, Table, points,
+    Bullets, Document, Figure, Heading, Link, Paragraph, Row, Score, Table, points, visible,
 )
 
 STYLE = """
@@ -64,7 +64,7 @@ CSP = f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src
 
 
 def esc(text: object) -> str:
-    return html.escape(str(text), quote=True)
+    return html.escape(visible(str(text)), quote=True)
 
 
 def render_html(doc: Document) -> str:
@@ -113,6 +113,8 @@ def render_row(row: Row) -> str:
 
 
 def render_cell(cell: object) -> str:
+    if isinstance(cell, Link):
+        return f"<td><a href=\"{esc(cell.href)}\">{esc(cell.text)}</a></td>"
     if not isinstance(cell, Score):
         return f"<td>{esc(cell)}</td>"
     if cell.value is None:
@@ -127,5 +129,7 @@ def render_cell(cell: object) -> str:
         inner += "<span class=\"flag\" title=\"fewer items than the task's minimum group size\">&#9873; small</span>"
     if cell.note:
         inner += f" <span class=\"n\">({esc(cell.note)})</span>"
+    if cell.href:
+        inner = f"<a href=\"{esc(cell.href)}\" title=\"the samples behind this number\">{inner}</a>"
     classes = "score small" if cell.small else "score"
     return f"<td class=\"{classes}\" title=\"{esc(cell.text())}\">{inner}</td>"

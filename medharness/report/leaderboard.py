@@ -9,18 +9,26 @@ from typing import Optional
 
 import pandas as pd
 
-from medharness.report.document import Bullets, Document, Figure, Heading, Paragraph, Row, Score, Table
 from medharness.errors import UserError
+from medharness.report.document import Bullets, Document, Figure, Heading, Paragraph, Row, Score, Table
 from medharness.report.labels import evaluation_labels, run_labels
+from medharness.report.links import explorer_href
 from medharness.report.pairs import delta_text, paired_runs
 from medharness.report.plots import bar_chart
 from medharness.report.published import PublishedNumber, load_published, published_path
 from medharness.report.runs import Evaluation, Run, RunSet, load_runs
 from medharness.report.sections import VALUES_NOTE, provenance_blocks, random_weights_warning, write_outputs
+from medharness.schema import skip_text
 
 PUBLISHED_NOTE = (
     "Rows marked 'published' are numbers printed in papers (reports/published.yaml, with sources "
     "below), not measured here; they appear only under a column of the same task, split and metric."
+)
+
+
+EXPLORER_NOTE = (
+    "Each measured number links to the samples behind it in the explorer pages "
+    "(explore-<task>.html next to this file, written by `medharness view`)."
 )
 
 
@@ -40,7 +48,7 @@ def build_leaderboard(runs: RunSet, published: list[PublishedNumber], baseline: 
     systems = run_labels(runs.current)
     base = baseline_label(baseline, systems) if baseline else None
     doc = Document("medharness leaderboard")
-    doc.add(Paragraph(VALUES_NOTE, "note"), Paragraph(PUBLISHED_NOTE, "note"))
+    doc.add(Paragraph(VALUES_NOTE, "note"), Paragraph(PUBLISHED_NOTE, "note"), Paragraph(EXPLORER_NOTE, "note"))
     doc.add(*random_weights_warning(runs.current))
     if len({e.task for e in evaluations}) < len(evaluations):
         doc.add(Paragraph("A task appears in more than one column because its runs differ in task version, "
@@ -98,7 +106,8 @@ def headline_table(runs, evaluations, columns, systems, published, base: Optiona
         row: list = [label]
         for evaluation in evaluations:
             run = cells.get((evaluation, label))
-            row.append(Score.of(run.record.metrics.overall.get(evaluation.headline)) if run else "not run")
+            href = explorer_href(columns[evaluation], {"run": run.run_id}) if run else None
+            row.append(Score.of(run.record.metrics.overall.get(evaluation.headline), href) if run else "not run")
             if base:
                 row.append(baseline_cell(cells.get((evaluation, base)), run, evaluation, base))
         rows.append(Row(row, "random" if label in random else "measured"))
@@ -169,12 +178,16 @@ def task_blocks(runs: RunSet, evaluation: Evaluation, label: str, systems, publi
         f"headline metric: {evaluation.headline}.")]
     rows = []
     for run in members:
+        href = explorer_href(label, {"run": run.run_id})
         cells: list = [systems[run.run_id]]
-        cells += [Score.of(run.record.metrics.overall.get(m)) for m in metrics]
-        cells += [str(run.record.n_errors), run.run_id]
+        cells += [Score.of(run.record.metrics.overall.get(m), href) for m in metrics]
+        cells += [str(run.record.n_errors), str(run.record.n_skipped), run.run_id]
         rows.append(Row(cells, "random" if run.system.random_weights else "measured"))
-    rows += [Row(r.cells + ["", ""], r.kind) for r in reference_rows(published, [evaluation], lambda e: metrics)]
-    blocks.append(Table(["system"] + metrics + ["errors", "run"], rows))
+    rows += [Row(r.cells + ["", "", ""], r.kind) for r in reference_rows(published, [evaluation], lambda e: metrics)]
+    blocks.append(Table(["system"] + metrics + ["errors", "skipped", "run"], rows))
+    skips = sorted({f"{run.run_id}: {skip_text(run.record.skipped)}" for run in members if run.record.n_skipped})
+    if skips:
+        blocks += [Paragraph("Skipped records (data errors: in no metric and no n):"), Bullets(tuple(skips))]
     definitions = dict(evaluation.definitions)
     blocks.append(Bullets(tuple(f"{name}: {definitions[name]}" for name in metrics if name in definitions)))
     warnings = tuple(w for run in members for w in run.record.warnings)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
@@ -20,7 +21,7 @@ from typing import Any, Optional
 
 from pydantic import ValidationError
 
-from medharness.errors import UserError
+from medharness.errors import SkippedWarning, UserError
 from medharness.schema import RunRecord, SampleResult
 
 
@@ -98,20 +99,30 @@ class Run:
 
     @cached_property
     def samples(self) -> list[SampleResult]:
-        """Rows of samples.jsonl; unreadable lines are skipped and noted in `warnings`."""
+        """Rows of samples.jsonl; unreadable lines (not UTF-8, not JSON, not a sample result)
+        are skipped, counted in `warnings` and in one SkippedWarning."""
         path = self.folder / "samples.jsonl"
-        if not path.is_file():
+        if not path.is_file():  # also refuses a FIFO or device, which would block the read
             self.warnings.append(f"{self.run_id}: samples.jsonl is missing")
             return []
-        rows = []
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rows.append(SampleResult.model_validate_json(line))
-                except ValidationError:
-                    self.warnings.append(f"{self.run_id}: samples.jsonl line {number} is not a valid sample result; skipped")
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            self.warnings.append(f"{self.run_id}: samples.jsonl cannot be read ({exc.strerror or exc})")
+            return []
+        rows, bad = [], []
+        for number, line in enumerate(raw.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(SampleResult.model_validate_json(line))
+            except ValidationError:  # pydantic's JSON parser also rejects bad UTF-8 and deep nesting
+                bad.append(number)
+        if bad:
+            message = (f"{self.run_id}: skipped {len(bad)} unreadable line(s) of samples.jsonl "
+                       f"(line {', '.join(map(str, bad[:5]))}{', ...' if len(bad) > 5 else ''})")
+            self.warnings.append(message)
+            warnings.warn(message, SkippedWarning, stacklevel=2)
         return rows
 
 
@@ -155,10 +166,13 @@ def load_runs(results_dir: Path) -> RunSet:
     runs: list[Run] = []
     unreadable: list[tuple[Path, str]] = []
     for path in sorted(results_dir.glob("*/run.json")):
+        if not path.is_file():  # a FIFO or device would block the read
+            unreadable.append((path, "not a regular file"))
+            continue
         try:
-            record = RunRecord.model_validate_json(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            unreadable.append((path, f"cannot read: {exc}"))
+            record = RunRecord.model_validate_json(path.read_bytes())
+        except OSError as exc:
+            unreadable.append((path, f"cannot read: {exc.strerror or exc}"))
             continue
         except ValidationError as exc:
             first = exc.errors()[0]
@@ -166,6 +180,10 @@ def load_runs(results_dir: Path) -> RunSet:
             unreadable.append((path, f"not a run record ({where}: {first['msg']})"))
             continue
         runs.append(Run(record, path.parent))
+    if unreadable:
+        path, reason = unreadable[0]
+        warnings.warn(f"skipped {len(unreadable)} unreadable run(s) under {results_dir} (first: {path}: {reason})",
+                      SkippedWarning, stacklevel=2)
     if not runs:
         raise UserError(f"no runs found in {results_dir}: run `medharness run --task T --model M` first")
     return select_current(runs, unreadable)

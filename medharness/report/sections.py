@@ -11,6 +11,7 @@ import pandas as pd
 from medharness.report.document import Bullets, Document, Heading, Paragraph, Row, Table, render_markdown
 from medharness.report.html import render_html
 from medharness.report.labels import run_labels
+from medharness.report.output import csv_text, remove_stale_temps, write_file
 from medharness.report.runs import Run, RunSet
 
 VALUES_NOTE = (
@@ -74,12 +75,8 @@ def sample_warnings(used: list[Run]) -> Optional[Bullets]:
 def write_outputs(out_dir: Path, stem: str, doc: Document, frame: pd.DataFrame, markdown: bool = True) -> list[Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    if markdown:
-        written.append(out_dir / f"{stem}.md")
-        written[-1].write_text(render_markdown(doc), encoding="utf-8")
-    written.append(out_dir / f"{stem}.csv")
-    frame.to_csv(written[-1], index=False)
-    written.append(out_dir / f"{stem}.html")
-    written[-1].write_text(render_html(doc), encoding="utf-8")
+    remove_stale_temps(out_dir)
+    written = [write_file(out_dir / f"{stem}.md", render_markdown(doc))] if markdown else []
+    written.append(write_file(out_dir / f"{stem}.csv", csv_text(frame)))
+    written.append(write_file(out_dir / f"{stem}.html", render_html(doc)))
     return written

@@ -3,9 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, ClassVar, Iterator, Optional
 
-from medharness.schema import GenerationSettings, Request, Sample, TaskCard
+from medharness.cards import CardOptions, parse_options
+from medharness.errors import UserError
+from medharness.schema import GenerationSettings, Request, Sample, TaskCard, template_fields
+from medharness.tasks.hub import hf_snapshot
+
+
+LOCAL_FOLDER, LOCAL_NOTE = "local folder ", " (no hub revision: the files as found there)"
+
+
+def local_data_folder(data_source: str) -> Optional[str]:
+    """The folder a run's `data_source` names, or None for hub data (older runs recorded the
+    bare folder)."""
+    if data_source.startswith(LOCAL_FOLDER) and data_source.endswith(LOCAL_NOTE):
+        return data_source[len(LOCAL_FOLDER):-len(LOCAL_NOTE)]
+    return None if data_source.startswith("hf:") else data_source
+
+
+class TaskOptions(CardOptions):
+    """Options every task card may set, whatever its format."""
+
+    judge: Optional[str] = None  # model card of the judge, read by judged metrics (MM-Vet)
 
 
 class TaskPlugin:
@@ -17,17 +37,44 @@ class TaskPlugin:
     that says where to put the data).
     """
 
+    Options: ClassVar[type[TaskOptions]] = TaskOptions  # the card options this format reads
+    prompt_fields: ClassVar[tuple[str, ...]] = ("question", "choices")  # what `request` fills in
+
     def __init__(self, card: TaskCard) -> None:
         self.card = card
+        self.hub_commit: Optional[str] = None  # the hub commit actually read, once a snapshot is taken
+        self.options = self.check_card(card)
+
+    @classmethod
+    def check_card(cls, card: TaskCard) -> TaskOptions:
+        """The card's options as this format declares them, and a prompt that uses only the
+        fields it fills in; checked by `validate` and again when a run loads the card."""
+        unknown = [f for f in template_fields(card.prompt) if f not in cls.prompt_fields]
+        if unknown:
+            raise UserError(f"task card {card.name!r}: prompt field {{{unknown[0]}}} is not one format "
+                            f"{card.format!r} fills in (it has: {', '.join('{' + f + '}' for f in cls.prompt_fields)})")
+        return parse_options(f"task card {card.name!r} (format {card.format})", card.options, cls.Options)
+
+    def option(self, key: str, default: Any = None) -> Any:
+        """A declared option, or `default` where the card leaves it unset."""
+        value = getattr(self.options, key)
+        return default if value is None else value
+
+    def snapshot(self, patterns: list[str], docs: str) -> Path:
+        """The card's Hugging Face copy (see hf_snapshot), remembering the commit it was read at."""
+        root = hf_snapshot(self.card, patterns, docs)
+        self.hub_commit = root.name  # huggingface_hub names each snapshot folder by its commit
+        return root
 
     def load(self, data_dir: Optional[Path], split: str) -> Iterator[Sample]:
         raise NotImplementedError
 
     def data_source(self, data_dir: Optional[Path]) -> str:
-        """A description of where the data came from, recorded in run.json."""
+        """Where the data came from, recorded in run.json: the hub commit actually read (a card's
+        `main` resolves to a different commit as the dataset changes), or the local folder."""
         if data_dir is not None:
-            return str(data_dir)
-        return f"hf:{self.card.hf_dataset}@{self.card.hf_revision}"
+            return f"{LOCAL_FOLDER}{data_dir}{LOCAL_NOTE}"
+        return f"hf:{self.card.hf_dataset}@{self.hub_commit or 'unknown commit'} (card revision {self.card.hf_revision})"
 
     def request(self, sample: Sample, generation: GenerationSettings) -> Request:
         """The default prompt: the card's template over the sample's fields. It never sees the

@@ -12,20 +12,24 @@ from __future__ import annotations
 
 import csv
 import gzip
+import json
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from medharness.errors import UserError
 from medharness.images import ImageError, resolve_inside
 from medharness.schema import ImageRef, Sample
-from medharness.tasks.base import TaskPlugin
+from medharness.tasks.base import TaskOptions, TaskPlugin
+
+
+class CaptionOptions(TaskOptions):
+    skip_without_reference: Optional[bool] = None
 
 
 class CaptionTask(TaskPlugin):
     """Subclasses implement `samples(data_dir, split)`, yielding Samples (or None to skip)."""
 
-    def option(self, key: str, default: Any = None) -> Any:
-        return self.card.options.get(key, default)
+    Options = CaptionOptions
 
     def load(self, data_dir: Optional[Path], split: str) -> Iterator[Sample]:
         if split not in self.card.splits:
@@ -46,6 +50,31 @@ class CaptionTask(TaskPlugin):
         if not folder.is_dir():
             raise UserError(f"data folder {folder} does not exist; pass the folder holding {layout}")
         return folder
+
+    def refuse_options(self, keys: tuple[str, ...], layout: str, other: str) -> None:
+        """Options that only another layout reads are an error here, never silently ignored."""
+        chosen = sorted(k for k in keys if k in self.card.options)
+        if chosen:
+            raise UserError(
+                f"option(s) {', '.join(chosen)} need the {other}: the {layout} has one report text per entry; "
+                f"remove them or point --data-dir at the {other}"
+            )
+
+    def r2gen_samples(self, folder: Path, split: str, metadata: dict[str, Any]) -> Iterator[Optional[Sample]]:
+        """R2Gen's preprocessed layout (annotation.json {split: [{id, report, image_path, ...}]} and
+        images/): one sample per entry, id = the entry's id, reference = its report as given.
+        Other keys of an entry (study_id, subject_id) are kept in metadata as strings."""
+        for index, entry in enumerate(r2gen_entries(folder / "annotation.json", split)):
+            paths = entry.get("image_path")
+            bad = None if isinstance(paths, list) and all(isinstance(x, str) for x in paths) else \
+                f"annotation.json {split}[{index}]: image_path is not a list of paths"
+            images = [ImageRef(root=str(folder / "images"), path=x) for x in paths] if bad is None else []
+            extra = {k: str(entry[k]) for k in ("study_id", "subject_id") if entry.get(k) is not None}
+            sample = self.caption_sample(
+                str(entry["id"]), images, [str(entry.get("report") or "")],
+                {**metadata, **extra, "reference_sections": "report"},
+            )
+            yield sample.model_copy(update={"error": bad}) if sample is not None and bad else sample
 
     def caption_sample(
         self,
@@ -75,6 +104,22 @@ def image_problem(images: list[ImageRef]) -> Optional[str]:
             except ImageError as exc:
                 return str(exc)
     return None
+
+
+def r2gen_entries(path: Path, split: str) -> list[dict[str, Any]]:
+    try:
+        annotation = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: not readable JSON ({exc}); re-download it") from None
+    if not isinstance(annotation, dict):
+        raise UserError(f"{path}: expected {{split: [entries]}} as R2Gen writes it; re-download it")
+    if split not in annotation:
+        raise UserError(f"{path} has no split {split!r}; it has {', '.join(annotation)}")
+    entries = annotation[split]
+    for index, entry in enumerate(entries if isinstance(entries, list) else [None]):
+        if not isinstance(entry, dict) or entry.get("id") in (None, ""):
+            raise UserError(f"{path}: {split}[{index}] has no id; R2Gen's entries are {{id, report, image_path, ...}}")
+    return entries
 
 
 def modality(value: str, source: str, evidence: Optional[str] = None) -> dict[str, Any]:

@@ -19,7 +19,7 @@ class ChartQaTask(ParquetTask):
             question=str(row["question"]),
             references=[str(row["answer"])],
             answer_type="open",
-            metadata={"question_source": source, "modality": "chart", "modality_source": "dataset"},
+            metadata={"question_source": source, "modality": "chart", "modality_source": "card"},
         )
 
 

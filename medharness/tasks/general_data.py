@@ -16,8 +16,7 @@ from typing import Any, Iterator, Optional
 
 from medharness.errors import UserError
 from medharness.schema import ImageRef, Sample
-from medharness.tasks.base import TaskPlugin
-from medharness.tasks.hub import hf_snapshot
+from medharness.tasks.base import TaskOptions, TaskPlugin
 
 Row = dict[str, Any]
 
@@ -86,6 +85,11 @@ def read_rows(files: list[Path], columns: Optional[list[str]] = None) -> Iterato
             raise UserError(f"{path}: not a readable parquet file ({exc}); re-download the split") from None
 
 
+class ParquetOptions(TaskOptions):
+    config: Optional[str] = None
+    keep: Optional[dict[str, list[Any]]] = None
+
+
 class ParquetTask(TaskPlugin):
     """A task stored in the HF parquet layout. Card options used here:
 
@@ -95,13 +99,11 @@ class ParquetTask(TaskPlugin):
 
     config_key = "config"
     default_config = "data"
-
-    def option(self, key: str, default: Any = None) -> Any:
-        return self.card.options.get(key, default)
+    Options = ParquetOptions
 
     def files_for(self, data_dir: Optional[Path], config: str, split: str) -> list[Path]:
         if data_dir is None:
-            data_dir = hf_snapshot(self.card, [f"{config}/{split}-*.parquet"], "docs/general-benchmarks.md")
+            data_dir = self.snapshot([f"{config}/{split}-*.parquet"], "docs/general-benchmarks.md")
         folder = Path(data_dir)
         if not folder.is_dir():
             raise UserError(f"data folder {folder} does not exist; pass the folder holding {config}/{split}-*.parquet")
@@ -132,7 +134,7 @@ class ParquetTask(TaskPlugin):
     def with_images(self, sample_id: str, refs: list[ImageRef], missing: str = "row has no image", **fields: Any) -> Sample:
         """A Sample whose missing image is a per-sample error, not a crash of the run."""
         error = None if refs else missing
-        return Sample(id=sample_id, images=refs, error=error, **fields)
+        return Sample(id=sample_id, images=refs, error=error, skip_reason="missing image" if error else None, **fields)
 
 
 def matches(sample: Sample, keep: dict[str, set[str]]) -> bool:

@@ -13,11 +13,16 @@ from typing import Iterator, Optional
 
 from medharness.registry import TASK_PLUGINS
 from medharness.schema import ImageRef, Sample
-from medharness.tasks.general_data import ParquetTask, Row, image_refs, read_rows
+from medharness.tasks.general_data import ParquetOptions, ParquetTask, Row, image_refs, read_rows
+
+
+class GqaOptions(ParquetOptions):
+    images_config: Optional[str] = None
 
 
 class GqaTask(ParquetTask):
     default_config = "testdev_balanced_instructions"
+    Options = GqaOptions
 
     def rows(self, files: list[Path], data_dir: Optional[Path], split: str) -> Iterator[Row]:
         image_files = self.files_for(data_dir, self.option("images_config", "testdev_balanced_images"), split)
@@ -42,7 +47,7 @@ class GqaTask(ParquetTask):
                 "semantic_type": types.get("semantic"),
                 "full_answer": row.get("fullAnswer"),
                 "modality": "natural",
-                "modality_source": "dataset",
+                "modality_source": "card",
             },
         )
 

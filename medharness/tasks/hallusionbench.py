@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 from medharness.registry import TASK_PLUGINS
 from medharness.schema import Sample
-from medharness.tasks.general_data import ParquetTask, Row, image_refs, is_missing
+from medharness.tasks.general_data import ParquetOptions, ParquetTask, Row, image_refs, is_missing
 
 GOLD = {"1": "yes", "0": "no"}
 KEY_COLUMNS = ("category", "subcategory", "set_id", "figure_id", "question_id")
@@ -27,7 +27,13 @@ def text(value: Any) -> str:
     return "" if is_missing(value) else str(value).strip()
 
 
+class HallusionBenchOptions(ParquetOptions):
+    modality_map: Optional[dict[str, str]] = None  # {subcategory: modality}
+
+
 class HallusionBenchTask(ParquetTask):
+    Options = HallusionBenchOptions
+
     def to_sample(self, row: Row, index: int) -> Optional[Sample]:
         if text(row.get("visual_input")) == "0":
             return None  # a question without image: not part of the image benchmark

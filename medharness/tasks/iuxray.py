@@ -12,7 +12,6 @@ Every image of a study goes into `Sample.images`, in the file's order.
 
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 from typing import Iterator, Optional
@@ -20,13 +19,20 @@ from typing import Iterator, Optional
 from medharness.errors import UserError
 from medharness.registry import TASK_PLUGINS
 from medharness.schema import ImageRef, Sample
-from medharness.tasks.caption_common import CaptionTask, modality
+from medharness.tasks.caption_common import CaptionOptions, CaptionTask, modality
 
 SECTIONS = ("findings", "impression")
 LAYOUTS = "annotation.json + images/ (R2Gen layout) or ecgen-radiology/ + NLMCXR_png/ (Open-i layout)"
 
 
+class IUXrayOptions(CaptionOptions):
+    sections: Optional[list[str]] = None
+    section_labels: Optional[bool] = None
+
+
 class IUXray(CaptionTask):
+    Options = IUXrayOptions
+
     def samples(self, data_dir: Optional[Path], split: str) -> Iterator[Optional[Sample]]:
         folder = self.local_folder(data_dir, LAYOUTS)
         if (folder / "annotation.json").exists():
@@ -37,25 +43,8 @@ class IUXray(CaptionTask):
             raise UserError(f"{folder}: no annotation.json or ecgen-radiology/ here; expected {LAYOUTS}")
 
     def r2gen(self, folder: Path, split: str) -> Iterator[Optional[Sample]]:
-        chosen = {k for k in ("sections", "section_labels") if k in self.card.options}
-        if chosen:
-            raise UserError(
-                f"option(s) {', '.join(sorted(chosen))} need the Open-i layout: the R2Gen layout has one "
-                "report text per study; remove them or point --data-dir at the Open-i release"
-            )
-        path = folder / "annotation.json"
-        try:
-            annotation = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise UserError(f"{path}: not readable JSON ({exc}); re-download it") from None
-        if split not in annotation:
-            raise UserError(f"{path} has no split {split!r}; it has {', '.join(annotation)}")
-        for study in annotation[split]:
-            images = [ImageRef(root=str(folder / "images"), path=p) for p in study.get("image_path", [])]
-            yield self.caption_sample(
-                str(study["id"]), images, [study.get("report") or ""],
-                {**modality("xray", "dataset"), "reference_sections": "report"},
-            )
+        self.refuse_options(("sections", "section_labels"), "R2Gen layout", "Open-i layout")
+        yield from self.r2gen_samples(folder, split, modality("xray", "dataset"))
 
     def openi(self, folder: Path, split: str) -> Iterator[Optional[Sample]]:
         if split != "all":

@@ -9,14 +9,14 @@ import json
 import pickle
 import posixpath
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from medharness.errors import UserError
-from medharness.images import ImageError, resolve_inside
+from medharness.images import ImageError, exc_reason, resolve_inside
 from medharness.metrics.normalize import lmms_slake
+from medharness.records import RecordError, json_kind, sample_id, text_problem
 from medharness.schema import ImageRef, Sample
 from medharness.tasks.base import TaskPlugin
-from medharness.tasks.hub import hf_snapshot
 
 ANSWER_TYPE_DEFINITIONS = ("dataset", "yesno")
 DOCS = "docs/medical-vqa.md"
@@ -38,7 +38,7 @@ class MedVQAPlugin(TaskPlugin):
             if not root.is_dir():
                 raise UserError(f"data folder {str(root)!r} does not exist; pass the folder holding the {self.card.name} data")
         else:
-            root = hf_snapshot(self.card, self.hf_patterns(split), DOCS)
+            root = self.snapshot(self.hf_patterns(split), DOCS)
         for sample in self.read(root, split):
             yield with_answer_type(sample, definition)
 
@@ -97,6 +97,51 @@ def release_answer_type(value: Any, closed: tuple[str, ...], open_: tuple[str, .
     return None
 
 
+# --- records ------------------------------------------------------------------------------------
+
+def record_samples(
+    path: Path, records: list, id_key: str, build: Callable[[Any], Optional[Sample]]
+) -> Iterator[Sample]:
+    """`build(record)` for each record of a release file (None: not in this split); a record
+    that breaks a rule (RecordError) is a data error of that sample, named by file and index,
+    and the rest of the file is read."""
+    for n, rec in enumerate(records):
+        try:
+            sample = build(rec)
+        except RecordError as exc:
+            known = sample_id(rec.get(id_key)) if isinstance(rec, dict) else None
+            yield Sample(id=known or f"record {n}", error=f"{path.name}: record {n}: {exc}", skip_reason="malformed record")
+            continue
+        if sample is not None:
+            yield sample
+
+
+def require(rec: Any, fields: tuple[str, ...], release: str) -> dict[str, Any]:
+    missing = [f for f in fields if not isinstance(rec, dict) or f not in rec]
+    if missing:
+        raise RecordError(f"lacks {', '.join(missing)}; is this the {release} release?")
+    return rec
+
+
+def release_text(rec: dict[str, Any], field: str) -> str:
+    """A text field of a release record. Numbers are text in these releases (VQA-RAD writes the
+    answer 2 as a number); null, true/false, lists and objects are errors."""
+    value = rec.get(field)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    problem = text_problem(value)
+    if problem:
+        raise RecordError(f"{field!r} {problem}")
+    return value
+
+
+def release_id(rec: dict[str, Any], field: str) -> str:
+    value = sample_id(rec.get(field))
+    if value is None:
+        raise RecordError(f"{field!r} must be a string or a whole number, got {json_kind(rec.get(field))}")
+    return value
+
+
 # --- images -------------------------------------------------------------------------------------
 
 def file_image(root: Path, relative: str) -> tuple[ImageRef, Optional[str]]:
@@ -139,10 +184,10 @@ class PlainDataUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in SAFE_GLOBALS:
             return super().find_class(module, name)
-        raise RefusedPickle(f"it asks for {module}.{name}")
+        raise RefusedPickle(f"it asks for {module}.{name}; only plain containers, strings and numbers are allowed (a pickle that names other code could run it)")
 
     def persistent_load(self, pid: Any) -> Any:
-        raise RefusedPickle("it uses persistent ids")
+        raise RefusedPickle("it uses persistent ids; only plain containers, strings and numbers are allowed (a pickle that names other code could run it)")
 
 
 def read_json_list(path: Path) -> list:
@@ -153,9 +198,88 @@ def read_json_list(path: Path) -> list:
         raise UserError(f"{path} not found; the data folder must hold the release's files (see {DOCS})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: not valid JSON ({exc}); download the release again") from None
+    except RecursionError:
+        raise UserError(f"{path}: nested too deeply to be a release's question list; download the release again") from None
     if not isinstance(records, list):
         raise UserError(f"{path}: expected a JSON list of questions")
     return records
+
+
+# Bounds on what a plain-data pickle may build, checked on its opcodes before anything is built.
+MAX_PICKLE_DEPTH = 64
+MAX_PICKLE_OBJECTS = 50_000_000
+CONTAINER_OPS = {
+    "EMPTY_LIST", "EMPTY_DICT", "EMPTY_TUPLE", "EMPTY_SET", "LIST", "DICT", "TUPLE", "TUPLE1", "TUPLE2",
+    "TUPLE3", "FROZENSET", "REDUCE", "NEWOBJ", "NEWOBJ_EX", "OBJ", "INST",
+}
+IN_PLACE_OPS = {"APPEND", "APPENDS", "SETITEM", "SETITEMS", "ADDITEMS", "BUILD"}
+
+
+class Built:
+    """What the scan knows of one object the pickle would build."""
+
+    __slots__ = ("container", "depth")
+
+    def __init__(self, container: bool, depth: int) -> None:
+        self.container, self.depth = container, depth
+
+
+MARK = object()
+
+
+def scan_pickle(raw: bytes) -> None:
+    """Refuses, before unpickling, a pickle that nests deeper than MAX_PICKLE_DEPTH, builds
+    more than MAX_PICKLE_OBJECTS objects, or puts one container in several places. Plain
+    question records never share a list, dict or tuple; shared ones are how a few hundred
+    bytes expand without bound (or make hashing a nested tuple take forever)."""
+    import pickletools
+
+    stack: list[Any] = []
+    memo: dict[Any, Built] = {}
+    for count, (op, arg, _) in enumerate(pickletools.genops(raw)):
+        name = op.name
+        if count > MAX_PICKLE_OBJECTS:
+            raise RefusedPickle(f"it builds more than {MAX_PICKLE_OBJECTS} objects; is this a release's question file?")
+        if name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
+            memo[arg if name != "MEMOIZE" else len(memo)] = stack[-1]
+        elif name in ("GET", "BINGET", "LONG_BINGET"):
+            if memo[arg].container:
+                raise RefusedPickle("it puts one list, dict or tuple in several places; plain question records never "
+                                    "share one, and shared references can expand without bound")
+            stack.append(memo[arg])
+        elif name == "MARK":
+            stack.append(MARK)
+        elif name == "STOP":
+            return
+        elif name not in ("PROTO", "FRAME"):
+            apply_op(op, name, stack)
+
+
+def apply_op(op: Any, name: str, stack: list[Any]) -> None:
+    import pickletools
+
+    popped: list[Built] = []
+    for slot in reversed(op.stack_before):
+        if slot is pickletools.stackslice:
+            while stack[-1] is not MARK:
+                popped.append(stack.pop())
+        elif slot is pickletools.markobject:
+            stack.pop()
+        else:
+            popped.append(stack.pop())
+    if name == "DUP":
+        stack += [popped[0], popped[0]]
+        return
+    children = popped[:-1] if name in IN_PLACE_OPS else popped
+    depth = 1 + max((c.depth for c in children), default=0)
+    if depth > MAX_PICKLE_DEPTH:
+        raise RefusedPickle(f"it nests deeper than {MAX_PICKLE_DEPTH} levels; question records are a few levels deep")
+    if name in IN_PLACE_OPS:
+        target = popped[-1]
+        target.depth = max(target.depth, depth)
+        stack.append(target)
+    else:
+        stack.extend(Built(name in CONTAINER_OPS, depth) for _ in op.stack_after)
 
 
 def load_plain_pickle(path: Path) -> Any:
@@ -164,11 +288,9 @@ def load_plain_pickle(path: Path) -> Any:
     except FileNotFoundError:
         raise UserError(f"{path} not found; the data folder must hold the release's files (see docs/medical-vqa.md)") from None
     try:
+        scan_pickle(raw)
         return PlainDataUnpickler(io.BytesIO(raw), encoding="utf-8").load()
     except RefusedPickle as exc:
-        raise UserError(
-            f"refusing to load {path}: {exc}; only plain containers, strings and numbers are allowed "
-            "(a pickle that names other code could run it)"
-        ) from None
+        raise UserError(f"refusing to load {path}: {exc}") from None
     except Exception as exc:  # truncated or corrupt files raise many types
-        raise UserError(f"{path} is not a readable pickle ({type(exc).__name__}: {exc}); download it again") from None
+        raise UserError(f"{path} is not a readable pickle ({type(exc).__name__}: {exc_reason(exc)}); download it again") from None

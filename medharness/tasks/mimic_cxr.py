@@ -1,13 +1,20 @@
-"""MIMIC-CXR report generation: the findings section of each study's report, from the study's
-chest X-rays. Credentialed data: only a local copy is read, never a download.
+"""MIMIC-CXR report generation from chest X-rays. Credentialed data: only a local copy is read,
+never a download. Two layouts, told apart by their files:
 
-Layout (MIMIC-CXR-JPG with the MIMIC-CXR reports extracted into the same tree):
+PhysioNet (MIMIC-CXR-JPG with the MIMIC-CXR reports extracted into the same tree):
   mimic-cxr-2.0.0-split.csv[.gz]      dicom_id, study_id, subject_id, split (train/validate/test)
   mimic-cxr-2.0.0-metadata.csv[.gz]   optional: ViewPosition per dicom_id (orders and filters views)
   files/pXX/pSUBJECT/sSTUDY/DICOM.jpg the images
   files/pXX/pSUBJECT/sSTUDY.txt       the free-text report (from mimic-cxr-reports.zip)
-The sample id is the study_id. Card options: `sections` (default [findings]) and `views`
-(ViewPosition values to keep, default all; frontal views first, then lateral, then the rest).
+  One sample per study (id = study_id), all its images; the reference is the report's sections
+  named by the option `sections` (default [findings]); `views` keeps ViewPosition values
+  (default all; frontal views first, then lateral, then the rest).
+R2Gen (the preprocessed copy of R2Gen / R2GenCMN and their successors):
+  annotation.json                     {train, val, test: [{id, study_id, subject_id, report,
+                                      image_path: [pXX/pSUBJECT/sSTUDY/DICOM.jpg], split}]}
+  images/pXX/pSUBJECT/sSTUDY/DICOM.jpg
+  One sample per entry, i.e. per image (id = the DICOM id, as R2Gen's own evaluation); the
+  reference is R2Gen's `report` as given. `sections` and `views` need the PhysioNet layout.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from typing import Iterator, Optional
 from medharness.errors import UserError
 from medharness.registry import TASK_PLUGINS
 from medharness.schema import ImageRef, Sample
-from medharness.tasks.caption_common import CaptionTask, first_existing, modality, read_csv_rows
+from medharness.tasks.caption_common import CaptionOptions, CaptionTask, first_existing, modality, read_csv_rows
 
 SPLIT_FILES = ["mimic-cxr-2.0.0-split.csv.gz", "mimic-cxr-2.0.0-split.csv"]
 METADATA_FILES = ["mimic-cxr-2.0.0-metadata.csv.gz", "mimic-cxr-2.0.0-metadata.csv"]
@@ -32,19 +39,32 @@ HOW_TO_GET = (
     "MIMIC-CXR is credentialed data: become a credentialed PhysioNet user, sign the data use "
     "agreements of MIMIC-CXR-JPG and MIMIC-CXR (physionet.org/content/mimic-cxr-jpg/, "
     "physionet.org/content/mimic-cxr/), put mimic-cxr-2.0.0-split.csv.gz, files/ with the JPGs and "
-    "the extracted mimic-cxr-reports.zip in one folder, and pass --data-dir DIR"
+    "the extracted mimic-cxr-reports.zip in one folder (or use R2Gen's annotation.json + images/), "
+    "and pass --data-dir DIR"
 )
+PHYSIONET_SPLITS, R2GEN_SPLITS = ("train", "validate", "test"), ("train", "val", "test")
+
+
+class MimicOptions(CaptionOptions):
+    sections: Optional[list[str]] = None
+    views: Optional[list[str]] = None
 
 
 class MimicCXR(CaptionTask):
+    Options = MimicOptions
+
     def samples(self, data_dir: Optional[Path], split: str) -> Iterator[Optional[Sample]]:
         if data_dir is None:
             env = f" or set {self.card.data_env}" if self.card.data_env else ""
             raise UserError(f"{HOW_TO_GET}{env} (no download exists)")
         folder = Path(data_dir)
+        if (folder / "annotation.json").is_file():
+            yield from self.r2gen(folder, split)
+            return
         split_file = first_existing(folder, SPLIT_FILES) if folder.is_dir() else None
         if split_file is None:
-            raise UserError(f"{folder}: no {SPLIT_FILES[0]} here; {HOW_TO_GET}")
+            raise UserError(f"{folder}: no {SPLIT_FILES[0]} or annotation.json here; {HOW_TO_GET}")
+        check_split(split, PHYSIONET_SPLITS, "PhysioNet")
         sections = self.option("sections", ["findings"])
         if not sections or any(s not in SECTIONS for s in sections):
             raise UserError(f"option sections={sections!r}: choose one or more of {', '.join(SECTIONS)}")
@@ -65,6 +85,17 @@ class MimicCXR(CaptionTask):
                 study_id, images, [reference],
                 {**modality("xray", "dataset"), "views": [views.get(d, "unknown") for d in chosen]},
             )
+
+    def r2gen(self, folder: Path, split: str) -> Iterator[Optional[Sample]]:
+        self.refuse_options(("sections", "views"), "R2Gen layout", "PhysioNet layout")
+        check_split(split, R2GEN_SPLITS, "R2Gen")
+        yield from self.r2gen_samples(folder, split, modality("xray", "dataset"))
+
+
+def check_split(split: str, splits: tuple[str, ...], layout: str) -> None:
+    # The two layouts name the validation split differently (validate / val): say which one is here.
+    if split not in splits:
+        raise UserError(f"the {layout} layout has splits {', '.join(splits)}, not {split!r}; pass --split with one of them")
 
 
 def view_positions(folder: Path) -> dict[str, str]:

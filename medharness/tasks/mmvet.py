@@ -25,7 +25,7 @@ class MmVetTask(ParquetTask):
                 "capability": capabilities,
                 "capability_set": ",".join(capabilities),
                 "modality": "unknown",
-                "modality_source": "dataset",
+                "modality_source": "card",
             },
         )
 

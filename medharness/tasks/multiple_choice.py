@@ -23,11 +23,13 @@ reference; multiple-choice items are `closed`, with the gold letter as reference
 from __future__ import annotations
 
 import re
-from typing import Any, Optional
+from typing import Any, Literal, Optional
+
+from pydantic import field_validator
 
 from medharness.registry import TASK_PLUGINS
-from medharness.schema import GenerationSettings, Request, Sample
-from medharness.tasks.general_data import ParquetTask, Row, as_list, image_refs, is_missing
+from medharness.schema import GenerationSettings, Request, Sample, template_fields
+from medharness.tasks.general_data import ParquetOptions, ParquetTask, Row, as_list, image_refs, is_missing
 
 CIRCULAR_BASE = 1_000_000
 
@@ -36,7 +38,37 @@ def letter(i: int) -> str:
     return chr(ord("A") + i)
 
 
+class MultipleChoiceOptions(ParquetOptions):
+    """The keys of the module docstring; columns are named by strings, as the parquet has them."""
+
+    id_column: Optional[str] = None
+    choices_column: Optional[str] = None
+    choice_columns: Optional[list[str]] = None
+    answer_column: Optional[str] = None
+    answer_format: Optional[Literal["letter", "index"]] = None
+    image_columns: Optional[list[str]] = None
+    hint_column: Optional[str] = None
+    question_column: Optional[str] = None
+    metadata_columns: Optional[dict[str, str]] = None
+    subject_pattern: Optional[str] = None
+    value_maps: Optional[dict[str, dict[str, str]]] = None
+    modality: Optional[str] = None
+    modality_key: Optional[str] = None
+    modality_map: Optional[dict[str, str]] = None
+    circular: Optional[bool] = None
+    open_prompt: Optional[str] = None
+
+    @field_validator("open_prompt")
+    @classmethod
+    def question_only(cls, prompt: Optional[str]) -> Optional[str]:
+        if prompt is not None and any(f != "question" for f in template_fields(prompt)):
+            raise ValueError("open_prompt fills in only {question}")
+        return prompt
+
+
 class MultipleChoiceTask(ParquetTask):
+    Options = MultipleChoiceOptions
+
     def choices(self, row: Row) -> list[str]:
         columns = self.option("choice_columns")
         if columns:
@@ -89,7 +121,8 @@ class MultipleChoiceTask(ParquetTask):
     def modality(self, meta: dict[str, Any]) -> tuple[str, str]:
         mapping = self.option("modality_map")
         if not mapping:
-            return self.option("modality", "unknown"), "dataset"
+            # One label for the whole dataset, chosen by the card: ours, not the data's.
+            return self.option("modality", "unknown"), "card"
         raw = meta.get(self.option("modality_key", "image_type"))
         labels = {mapping.get(str(v)) for v in (raw if isinstance(raw, list) else [raw])}
         labels.discard(None)

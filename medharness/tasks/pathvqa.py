@@ -10,9 +10,10 @@ dataset itself.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 from medharness.errors import UserError
+from medharness.records import RecordError, json_kind
 from medharness.registry import TASK_PLUGINS
 from medharness.schema import Sample
 from medharness.tasks.hub import has_parquet_layout, parquet_image, parquet_rows
@@ -21,7 +22,11 @@ from medharness.tasks.medvqa_common import (
     answer_type_metadata,
     file_image,
     load_plain_pickle,
+    record_samples,
     release_answer_type,
+    release_id,
+    release_text,
+    require,
 )
 
 REQUIRED_FIELDS = ("img_id", "question_id", "sent", "label")
@@ -32,12 +37,23 @@ def base_metadata() -> dict[str, Any]:
 
 
 def ranked_answers(label: Any) -> list[str]:
-    """The label dict's answers, highest score first (ties in the file's order)."""
+    """The label dict's answers, highest score first (ties in the file's order); a list of
+    answers or one answer as given. Anything else is a RecordError."""
     if isinstance(label, dict):
-        return [str(a) for a, _ in sorted(label.items(), key=lambda kv: -float(kv[1]))]
-    if isinstance(label, (list, tuple)):
-        return [str(a) for a in label]
-    return [str(label)]
+        for answer, score in label.items():
+            if not isinstance(answer, str):
+                raise RecordError(f"label answer {answer!r} is not text")
+            if isinstance(score, bool) or not isinstance(score, (int, float)) or score != score:
+                raise RecordError(f"label score {score!r} of {answer!r} is not a number")
+        return [a for a, _ in sorted(label.items(), key=lambda kv: -kv[1])]
+    answers = list(label) if isinstance(label, (list, tuple)) else [label]
+    if not answers or not all(isinstance(a, str) for a in answers):
+        raise RecordError(f"label must map answers to scores, or list answers as text; got {json_kind(label)}")
+    return answers
+
+
+def optional_text(rec: dict[str, Any], field: str) -> Optional[str]:
+    return None if rec.get(field) is None else release_text(rec, field)
 
 
 class PathVQA(MedVQAPlugin):
@@ -58,20 +74,22 @@ class PathVQA(MedVQAPlugin):
         records = load_plain_pickle(path)
         if not isinstance(records, list):
             raise UserError(f"{path}: expected a list of question records, found {type(records).__name__}")
-        for n, rec in enumerate(records):
-            missing = [f for f in REQUIRED_FIELDS if not isinstance(rec, dict) or f not in rec]
-            if missing:
-                raise UserError(f"{path}: record {n} lacks {', '.join(missing)}; is this a Path-VQA pickle?")
-            references = ranked_answers(rec["label"])
-            image, error = file_image(root, f"images/{split}/{rec['img_id']}.jpg")
-            metadata = base_metadata()
-            metadata.update(answer_type_metadata(
-                references, release_answer_type(rec.get("answer_type"), ("yes/no",), ("other",))))
-            if rec.get("question_type") is not None:
-                metadata["question_type"] = str(rec["question_type"])
-            metadata["image_id"] = str(rec["img_id"])
-            yield Sample(id=str(rec["question_id"]), images=[image], question=str(rec["sent"]),
-                         references=references, metadata=metadata, error=error)
+        return record_samples(path, records, "question_id", lambda rec: self.original_sample(root, split, rec))
+
+    def original_sample(self, root: Path, split: str, rec: Any) -> Sample:
+        rec = require(rec, REQUIRED_FIELDS, "Path-VQA")
+        references = ranked_answers(rec["label"])
+        image_id = release_id(rec, "img_id")
+        image, error = file_image(root, f"images/{split}/{image_id}.jpg")
+        metadata = base_metadata()
+        metadata.update(answer_type_metadata(
+            references, release_answer_type(optional_text(rec, "answer_type"), ("yes/no",), ("other",))))
+        question_type = optional_text(rec, "question_type")
+        if question_type is not None:
+            metadata["question_type"] = question_type
+        metadata["image_id"] = image_id
+        return Sample(id=release_id(rec, "question_id"), images=[image], question=release_text(rec, "sent"),
+                      references=references, metadata=metadata, error=error)
 
     def read_parquet(self, root: Path, split: str) -> Iterator[Sample]:
         hf_split = self.hf_split(split)

@@ -25,7 +25,7 @@ class PopeTask(ParquetTask):
                 "question_id": str(row.get("question_id")),
                 "image_source": row.get("image_source"),
                 "modality": "natural",
-                "modality_source": "dataset",
+                "modality_source": "card",
             },
         )
 

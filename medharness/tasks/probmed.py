@@ -19,6 +19,7 @@ from typing import Any, Iterator, Optional
 from medharness.errors import UserError
 from medharness.registry import TASK_PLUGINS
 from medharness.schema import Sample
+from medharness.tasks.base import TaskOptions
 from medharness.tasks.medvqa_common import MedVQAPlugin, file_image, read_json_list
 
 SPLIT_FILES = {"test": "test.json"}
@@ -44,15 +45,23 @@ def image_type_words(image_type: str) -> list[str]:
     return re.findall(r"[a-z]+", _XRAY.sub("xray", image_type.lower()))
 
 
+class ProbMedOptions(TaskOptions):
+    image_folder: str = "."  # test.json's image paths are relative to it
+    modalities: dict[str, str] = {}  # image_type word -> modality
+    organs: list[str] = []
+
+
 class ProbMed(MedVQAPlugin):
+    Options = ProbMedOptions
+
     def hf_patterns(self, split: str) -> list[str]:
-        return [SPLIT_FILES[split], f"{self.card.options.get('image_folder', '.')}/**"]
+        return [SPLIT_FILES[split], f"{self.options.image_folder}/**"]
 
     def read(self, root: Path, split: str) -> Iterator[Sample]:
         path = root / SPLIT_FILES[split]
         if not path.is_file():
             raise UserError(f"{root}: not a ProbMed folder; expected {SPLIT_FILES[split]} beside the image folder")
-        image_root = root / str(self.card.options.get("image_folder", "."))
+        image_root = root / self.options.image_folder
         for n, rec in enumerate(read_json_list(path)):
             missing = [f for f in REQUIRED_FIELDS if not isinstance(rec, dict) or f not in rec]
             if missing:
@@ -62,8 +71,7 @@ class ProbMed(MedVQAPlugin):
 
     def sample(self, rec: dict[str, Any], images: list, error: Optional[str]) -> Sample:
         words = image_type_words(str(rec["image_type"]))
-        modalities: dict[str, str] = self.card.options.get("modalities") or {}
-        organs: list[str] = self.card.options.get("organs") or []
+        modalities, organs = self.options.modalities, self.options.organs
         qa_type = str(rec["qa_type"])
         answer = str(rec["answer"]).strip().lower()
         return Sample(

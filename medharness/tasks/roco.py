@@ -20,7 +20,7 @@ from medharness.errors import UserError
 from medharness.registry import TASK_PLUGINS
 from medharness.schema import ImageRef, Sample
 from medharness.tasks.caption_common import CaptionTask, first_existing, modality
-from medharness.tasks.hub import has_parquet_layout, hf_snapshot, parquet_image, parquet_rows
+from medharness.tasks.hub import has_parquet_layout, parquet_image, parquet_rows
 
 # UMLS concepts that name an imaging modality (their UMLS preferred names in the comments).
 CUI_MODALITY = {
@@ -57,7 +57,7 @@ def derive_modality(cuis: list[str], caption: str) -> dict[str, Any]:
 class Roco(CaptionTask):
     def samples(self, data_dir: Optional[Path], split: str) -> Iterator[Optional[Sample]]:
         if data_dir is None:
-            data_dir = hf_snapshot(self.card, [f"data/{split}-*.parquet"], "docs/captioning.md")
+            data_dir = self.snapshot([f"data/{split}-*.parquet"], "docs/captioning.md")
         folder = self.local_folder(data_dir, LAYOUT)
         if has_parquet_layout(folder):
             yield from self.from_parquet(folder, split)

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Literal, Optional
 
 from medharness.errors import UserError
 from medharness.registry import TASK_PLUGINS
 from medharness.schema import ImageRef, Sample
+from medharness.tasks.base import TaskOptions
 from medharness.tasks.medvqa_common import (
-    MedVQAPlugin, answer_type_metadata, file_image, read_json_list, release_answer_type, safe_member,
+    MedVQAPlugin, answer_type_metadata, file_image, read_json_list, record_samples, release_answer_type, release_id,
+    release_text, require, safe_member,
 )
 
 SPLIT_FILES = {"train": "train.json", "val": "validation.json", "test": "test.json"}
@@ -36,7 +38,9 @@ class ZipImages:
     def image(self, img_name: str) -> tuple[list[ImageRef], Optional[str]]:
         name = safe_member(img_name)
         if name is None:
-            return [], f"image path {img_name!r} escapes the image archive"
+            # The reference is never opened (the sample is a data error); it lets the image gate
+            # give the category, "path outside the data folder".
+            return [ImageRef(root=str(self.path.parent), path=img_name)], f"image path {img_name!r} escapes the image archive"
         member = next((m for m in (f"imgs/{name}", name) if m in self.names), None)
         if member is None:
             return [], f"image not found in imgs.zip: {img_name}"
@@ -46,12 +50,18 @@ class ZipImages:
         return [ImageRef(path=member, data=self.cache[member])], None
 
 
+class SlakeOptions(TaskOptions):
+    language: Optional[Literal["en", "zh", "all"]] = "en"  # null or "all": both languages
+
+
 class SLAKE(MedVQAPlugin):
+    Options = SlakeOptions
+
     def hf_patterns(self, split: str) -> list[str]:
         return [SPLIT_FILES[split], "imgs.zip"]
 
     def language(self) -> Optional[str]:
-        value = self.card.options.get("language", "en")
+        value = self.options.language
         return None if value in (None, "all") else str(value)
 
     def read(self, root: Path, split: str) -> Iterator[Sample]:
@@ -61,14 +71,15 @@ class SLAKE(MedVQAPlugin):
         images = image_source(root)
         records = read_json_list(path)
         language = self.language()
-        for n, rec in enumerate(records):
-            missing = [f for f in REQUIRED_FIELDS if not isinstance(rec, dict) or f not in rec]
-            if missing:
-                raise UserError(f"{path}: entry {n} lacks {', '.join(missing)}; is this the SLAKE release?")
-            if language is not None and str(rec["q_lang"]).strip().lower() != language:
-                continue
-            refs, error = images(str(rec["img_name"]))
-            yield sample(rec, refs, error)
+
+        def build(rec: Any) -> Optional[Sample]:
+            rec = require(rec, REQUIRED_FIELDS, "SLAKE")
+            if language is not None and release_text(rec, "q_lang").strip().lower() != language:
+                return None
+            refs, error = images(release_text(rec, "img_name"))
+            return sample(rec, refs, error)
+
+        return record_samples(path, records, "qid", build)
 
 
 def image_source(root: Path) -> Callable[[str], tuple[list[ImageRef], Optional[str]]]:
@@ -84,7 +95,7 @@ def image_source(root: Path) -> Callable[[str], tuple[list[ImageRef], Optional[s
 
 
 def sample(rec: dict[str, Any], images: list[ImageRef], error: Optional[str]) -> Sample:
-    references = [str(rec["answer"]).strip()]
+    references = [release_text(rec, "answer").strip()]
     modality = MODALITIES.get(str(rec.get("modality") or "").strip().lower(), "unknown")
     metadata: dict[str, Any] = {
         "modality": modality,
@@ -97,7 +108,7 @@ def sample(rec: dict[str, Any], images: list[ImageRef], error: Optional[str]) ->
     }
     metadata.update(answer_type_metadata(
         references, release_answer_type(rec.get("answer_type"), ("closed",), ("open",))))
-    return Sample(id=str(rec["qid"]), images=images, question=str(rec["question"]),
+    return Sample(id=release_id(rec, "qid"), images=images, question=release_text(rec, "question"),
                   references=references, metadata=metadata, error=error)
 
 

@@ -22,7 +22,7 @@ class TextVqaTask(ParquetTask):
             metadata={
                 "image_id": row.get("image_id"),
                 "modality": "natural",
-                "modality_source": "dataset",
+                "modality_source": "card",
             },
         )
 

@@ -10,7 +10,7 @@ are CT or MRI and the organ cannot tell which). The HF copy has no organ: modali
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 from medharness.errors import UserError
 from medharness.registry import TASK_PLUGINS
@@ -21,7 +21,11 @@ from medharness.tasks.medvqa_common import (
     MedVQAPlugin,
     answer_type_metadata,
     file_image,
+    record_samples,
     release_answer_type,
+    release_id,
+    release_text,
+    require,
 )
 
 RELEASE_JSON = "VQA_RAD Dataset Public.json"
@@ -58,16 +62,14 @@ class VQARAD(MedVQAPlugin):
         path = root / RELEASE_JSON
         records = read_json_list(path)
         folder = image_folder(root)
-        for n, rec in enumerate(records):
-            missing = [f for f in REQUIRED_FIELDS if not isinstance(rec, dict) or f not in rec]
-            if missing:
-                raise UserError(f"{path}: entry {n} lacks {', '.join(missing)}; is this the VQA-RAD release?")
-            if release_split(rec["phrase_type"]) != split:
-                continue
-            yield self.original_sample(root, folder, rec)
+        def build(rec: Any) -> Optional[Sample]:
+            rec = require(rec, REQUIRED_FIELDS, "VQA-RAD")
+            return self.original_sample(root, folder, rec) if release_split(rec["phrase_type"]) == split else None
+
+        return record_samples(path, records, "qid", build)
 
     def original_sample(self, root: Path, folder: str, rec: dict[str, Any]) -> Sample:
-        references = [str(rec["answer"]).strip()]
+        references = [release_text(rec, "answer").strip()]
         organ = str(rec.get("image_organ") or "").strip().lower()
         metadata: dict[str, Any] = {
             "modality": MODALITY_BY_ORGAN.get(organ, "unknown"),
@@ -81,9 +83,9 @@ class VQARAD(MedVQAPlugin):
         }
         metadata.update(answer_type_metadata(
             references, release_answer_type(rec.get("answer_type"), ("closed",), ("open",))))
-        relative = str(rec["image_name"]) if folder == "." else f"{folder}/{rec['image_name']}"
-        image, error = file_image(root, relative)
-        return Sample(id=str(rec["qid"]), images=[image], question=str(rec["question"]),
+        name = release_text(rec, "image_name")
+        image, error = file_image(root, name if folder == "." else f"{folder}/{name}")
+        return Sample(id=release_id(rec, "qid"), images=[image], question=release_text(rec, "question"),
                       references=references, metadata=metadata, error=error)
 
     def read_parquet(self, root: Path, split: str) -> Iterator[Sample]:

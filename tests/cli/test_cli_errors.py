@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.core.helpers import cli, jsonl_fixture
+from tests.core.helpers import REPO, cli, jsonl_fixture, model_card, only_error_line
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +26,49 @@ def one_line_error(proc) -> str:
     text = " ".join(proc.stderr.split())
     assert text.startswith("error:")
     return text
+
+
+# Every kind of usage mistake, on several commands: click's parser raises them (typer 0.29
+# from its vendored copy of click), and each must end as one line with exit code 2.
+USAGE_MISTAKES = {
+    "unknown option": (["run", "--modle", "x"], "No such option: --modle"),
+    "missing options": (["run"], "Missing option '--task'"),
+    "missing option value": (["report", "--results"], "'--results' requires an argument"),
+    "zero limit": (["run", "-t", "custom-jsonl", "-m", "mock", "--limit", "0"], "Invalid value for '--limit'"),
+    "text batch size": (["run", "-t", "custom-jsonl", "-m", "mock", "--batch-size", "x"], "Invalid value for '--batch-size'"),
+    "unknown command": (["frobnicate"], "No such command 'frobnicate'"),
+    "unknown subcommand": (["analyze", "frobnicate"], "No such command 'frobnicate'"),
+    "extra argument": (["report", "extra"], "unexpected extra argument"),
+    "missing argument": (["fixtures"], "Missing argument 'OUT'"),
+    "score without predictions": (["score", "-t", "custom-jsonl"], "Missing option '--predictions'"),
+}
+
+
+@pytest.mark.parametrize("case", USAGE_MISTAKES)
+def test_usage_mistake_is_one_line(case):
+    args, expected = USAGE_MISTAKES[case]
+    line = only_error_line(cli(*args, timeout=30))
+    assert expected.lower() in line.lower() and "--help" in line  # click's wording varies in case only
+
+
+def test_interrupt_says_how_far_it_got_and_resumes(data, tmp_path):
+    card = model_card(tmp_path / "slow.yaml", adapter="mock", batch_size=1, options={"delay": 0.15})
+    args = ["run", "-t", "custom-jsonl", "-m", str(card), "--data-dir", str(data), "--limit", "8",
+            "--results", str(tmp_path / "results"), "--quiet"]
+    proc = subprocess.Popen([sys.executable, "-m", "medharness", *args], cwd=REPO, text=True,
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    deadline = time.monotonic() + 60
+    while not any(p.stat().st_size for p in (tmp_path / "results").glob("*/samples.jsonl")):
+        assert time.monotonic() < deadline and proc.poll() is None, "the run never started writing"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    match = re.fullmatch(r"interrupted after (\d+) of 8 samples; run the same command again to resume", stderr.strip())
+    assert match and 1 <= int(match.group(1)) < 8, stderr
+    again = cli(*args)
+    assert again.returncode == 0 and "6 scored, 2 skipped" in " ".join(again.stderr.split()), again.stderr
 
 
 def test_typo_in_task_gets_did_you_mean():

@@ -40,11 +40,12 @@ def test_unknown_missing_and_duplicate_ids_are_reported(data, tmp_path):
     err = " ".join(proc.stderr.split())
     assert "1 duplicate ids (first kept): test-0" in err
     assert "2 ids not among the evaluated samples (ignored): nope-1, nope-2" in err
-    assert "39 samples without a prediction (scored as wrong): test-1" in err
+    # the two data errors (missing image, escaping path) are skipped, not "without a prediction"
+    assert "37 samples without a prediction (scored as wrong): test-1, test-2, test-3, test-4, test-7" in err
     (run_dir,) = run_dirs(tmp_path / "r")
     record, samples = load_run(run_dir)
     assert len(samples) == 40  # missing ones are scored, not dropped
-    assert record["metrics"]["overall"]["exact_match"]["n"] == 40
+    assert record["metrics"]["overall"]["exact_match"]["n"] == 38 and record["n_errors"] == 37
     assert len(record["warnings"]) == 3
 
 

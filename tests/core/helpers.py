@@ -26,11 +26,22 @@ def model_card(path: Path, **fields) -> Path:
 
 
 def cli(*args: str, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    # The checkout first, then the caller's path (so a test run against other installed versions
+    # of typer/click, put on PYTHONPATH, reaches the subprocess too).
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    full_env = {**os.environ, "PYTHONPATH": path, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "medharness", *args], capture_output=True, text=True,
         timeout=timeout, env=full_env, cwd=REPO,
     )
+
+
+def only_error_line(proc: subprocess.CompletedProcess) -> str:
+    """The one stderr line of a user mistake: exit code 2, no traceback, nothing else printed."""
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, (proc.returncode, proc.stderr[-2000:])
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr[-2000:]
+    return lines[0]
 
 
 def run_dirs(results: Path) -> list[Path]:

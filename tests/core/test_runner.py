@@ -23,25 +23,28 @@ def run(data: Path, results: Path, model: str = "mock", **kw):
     return execute(RunConfig(task="custom-jsonl", model=model, data_dir=data, results_dir=results, **kw))
 
 
-def test_run_writes_record_samples_and_errors(data, tmp_path):
+def test_run_writes_record_samples_and_data_errors(data, tmp_path):
     run_dir, record = run(data, tmp_path)
     assert record.status == "complete"
-    assert record.n_samples == 40
-    assert record.n_errors == 2  # the missing image and the escaping path
+    assert record.n_samples == 38 and record.n_errors == 0  # data errors are in no n
+    assert record.n_skipped == 2
+    assert record.skipped == {"missing image": 1, "path outside the data folder": 1}
     stored, samples = load_run(run_dir)
-    errors = {s.id: s.error for s in samples if s.error}
-    assert "not found" in errors["test-5"] and "escapes the data folder" in errors["test-6"]
-    assert all(s.scores["exact_match"] == 0.0 for s in samples if s.error)
+    skipped = {s.id: s for s in samples if s.outcome == "data_error"}
+    assert sorted(skipped) == ["test-5", "test-6"]
+    assert "not found" in skipped["test-5"].error and "escapes the data folder" in skipped["test-6"].error
+    assert all(s.scores == {} and s.skip_reason for s in skipped.values())
+    assert all(s.outcome == "scored" for s in samples if s.id not in skipped)
     spec = stored["spec"]
     for key in ("task_version", "data_fingerprint", "model_card", "model_fingerprint", "generation", "seed"):
         assert key in spec
     assert stored["git_commit"] and stored["packages"]["medharness"]
     assert stored["started"] and stored["finished"]
     overall = stored["metrics"]["overall"]["exact_match"]
-    assert overall["n"] == 40 and overall["ci"][0] <= overall["value"] <= overall["ci"][1]
+    assert overall["n"] == 38 and overall["ci"][0] <= overall["value"] <= overall["ci"][1]
     groups = stored["metrics"]["groups"]
     assert set(groups) == {"modality", "answer_type", "organ"}
-    assert sum(g["exact_match"]["n"] for g in groups["modality"].values()) == 40
+    assert sum(g["exact_match"]["n"] for g in groups["modality"].values()) == 38
 
 
 def test_second_run_is_served_from_cache(data, tmp_path):
@@ -94,16 +97,15 @@ def test_limit_and_split(data, tmp_path):
     assert train.n_samples == 60 and train.spec.split == "train"
 
 
-def test_malformed_data_line_names_file_and_line(data, tmp_path):
+def test_malformed_data_line_is_a_data_error_of_that_record(data, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(data, broken)
     with open(broken / "test.jsonl", "a") as fh:
         fh.write('{"id": "x", "question": \n')
-    from medharness.errors import UserError
-
-    with pytest.raises(UserError, match=r"test.jsonl:41: malformed sample"):
-        run(broken, tmp_path / "r")
-    assert not list((tmp_path / "r").glob("*/run.json"))
+    run_dir, record = run(broken, tmp_path / "r")
+    assert record.n_samples == 38 and record.skipped["malformed record"] == 1
+    bad = {s.id: s for s in load_run(run_dir)[1]}["test.jsonl:41"]
+    assert bad.outcome == "data_error" and bad.error.startswith("test.jsonl:41: not valid JSON")
 
 
 def test_adapter_prefetches_the_next_batch_before_generating(data, tmp_path):
@@ -143,11 +145,11 @@ def test_constant_baseline_answers_first_option_or_yes():
 
 
 def test_modality_outside_the_vocabulary_is_refused(data, tmp_path):
-    from medharness.errors import UserError
-
     bad = tmp_path / "bad"
     shutil.copytree(data, bad)
     text = (bad / "test.jsonl").read_text().replace('"modality": "ct"', '"modality": "CT scan"', 1)
     (bad / "test.jsonl").write_text(text)
-    with pytest.raises(UserError, match=r"test.jsonl:1: malformed sample .*modality 'CT scan' is not one of ct, mri"):
-        run(bad, tmp_path / "r")
+    run_dir, record = run(bad, tmp_path / "r")
+    first = {s.id: s for s in load_run(run_dir)[1]}["test-0"]
+    assert first.skip_reason == "malformed record"
+    assert first.error.startswith("test.jsonl:1: ") and "modality 'CT scan' is not one of ct, mri" in first.error

@@ -44,9 +44,8 @@ def meteor_server():
     yield
 
 
-@pytest.fixture(scope="session")
-def direct():
-    """A direct pycocoevalcap evaluation, with its own METEOR started once."""
+def direct_pycocoevalcap():
+    """A direct pycocoevalcap evaluation, with its own METEOR (started once per call of this)."""
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.meteor.meteor import Meteor
@@ -67,6 +66,11 @@ def direct():
         return out
 
     return evaluate
+
+
+@pytest.fixture(scope="session")
+def direct():
+    return direct_pycocoevalcap()
 
 
 def items(hypotheses, references):

@@ -61,5 +61,6 @@ def test_vqa_normalise(raw, expected):
 
 def test_not_applicable_without_references():
     empty = SampleResult(id="x", prediction="yes", references=[])
-    for name in ("pope_accuracy", "vqa_accuracy", "relaxed_accuracy", "gqa_exact_match", "mmmu_accuracy"):
+    for name in ("pope_accuracy", "vqa_accuracy", "relaxed_accuracy", "relaxed_accuracy_lenient", "gqa_exact_match",
+                 "gqa_exact_match_lenient", "mmmu_accuracy"):
         assert METRICS.get(name).per_sample("yes", empty) is None, name

@@ -158,12 +158,12 @@ def test_tiny_llava_runs_through_the_cli_on_vqarad(tiny_dir: Path, tmp_path: Pat
     assert outcome.exit_code == 0, outcome.output
     (run_dir,) = run_dirs(results)
     record, samples = load_run(run_dir)
-    assert record["status"] == "complete" and record["n_samples"] == 20
-    assert record["metrics"]["overall"]["overall"]["n"] == 20
+    assert record["status"] == "complete" and record["n_samples"] == 18 and record["n_skipped"] == 2
+    assert record["metrics"]["overall"]["overall"]["n"] == 18  # the missing and escaping images: skipped
     assert record["spec"]["model_fingerprint"] == HFAdapter(ModelCard.model_validate(
         record["spec"]["model_card"])).fingerprint()
     answered = [s for s in samples if not s.error]
-    assert len(answered) == 18  # the fixture's missing and escaping images are errors
+    assert len(answered) == 18  # the fixture's missing and escaping images are data errors
     assert all(s.visual_tokens == VISUAL_TOKENS_PER_IMAGE for s in answered)
     assert all(1 <= s.output_tokens <= 4 and s.input_tokens > VISUAL_TOKENS_PER_IMAGE for s in answered)
 

@@ -63,11 +63,12 @@ class RunFactory:
         warnings: Optional[list[str]] = None,
         max_new_tokens: int = 64,
         task_format: str = "vqa",
+        data_source: str = "fixture",
         generation: Optional[dict[str, Any]] = None,
     ) -> Path:
         samples = samples if samples is not None else [sample(i) for i in range(4)]
         spec = RunSpec(
-            task=task, task_version=task_version, task_format=task_format, split=split, data_source="fixture",
+            task=task, task_version=task_version, task_format=task_format, split=split, data_source=data_source,
             data_fingerprint="f" * 64, model=model,
             model_card={"name": model, "adapter": "mock", "random_weights": random_weights},
             model_fingerprint="m" * 16, generation=GenerationSettings(selection_ratio=ratio, max_new_tokens=max_new_tokens, **(generation or {})), limit=limit,

@@ -45,6 +45,16 @@ def test_modality_tables_charts_and_derived_note(make_run, results, tmp_path):
     assert (ct["derived"], ct["value"], ct["n"], ct["small"]) == ("True", "0.75", "30", "False")
 
 
+def test_a_cards_constant_is_marked_like_a_derived_label(make_run, results, tmp_path):
+    rows = [sample(i, modality="natural", source="card") for i in range(2)] + [sample(2, modality="xray")]
+    make_run(model="mock", groups={"modality": {"natural": {"closed_accuracy": mv(0.5)},
+                                                "xray": {"closed_accuracy": mv(1.0)}}}, samples=rows)
+    analyze_modality(results, tmp_path, tasks=["vqarad"])
+    md = (tmp_path / "modality.md").read_text(encoding="utf-8")
+    assert "for 2 of 3 samples (natural: 2 of 2)" in md
+    assert "| natural (derived) |" in md and "| xray |" in md
+
+
 def test_task_filter_without_runs_is_one_clear_error(make_run, results, tmp_path):
     make_run(task="vqarad")
     for study in (analyze_modality, analyze_selection):

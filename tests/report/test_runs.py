@@ -1,10 +1,11 @@
 """Which runs count: newest complete per task+model+settings; versions and definitions never mixed."""
 
+import os
 from pathlib import Path
 
 import pytest
 
-from medharness.errors import UserError
+from medharness.errors import SkippedWarning, UserError
 from medharness.report.labels import evaluation_labels, run_labels
 from medharness.report.runs import load_runs
 from tests.report.conftest import mv
@@ -69,15 +70,22 @@ def test_unreadable_run_files_are_listed_not_fatal(make_run, results):
     (results / "broken" / "run.json").write_text("{not json", encoding="utf-8")
     (results / "foreign").mkdir()
     (results / "foreign" / "run.json").write_text('{"run_id": "x"}', encoding="utf-8")
-    runs = load_runs(results)
+    (results / "binary").mkdir()
+    (results / "binary" / "run.json").write_bytes(b'{"run_id": "\xff\xfe"}')
+    (results / "pipe").mkdir()
+    os.mkfifo(results / "pipe" / "run.json")  # reading it would block forever
+    with pytest.warns(SkippedWarning, match=r"skipped 4 unreadable run\(s\)"):
+        runs = load_runs(results)
     assert [r.run_id for r in runs.current] == ["good"]
-    assert sorted(p.parent.name for p, _ in runs.unreadable) == ["broken", "foreign"]
+    assert sorted(p.parent.name for p, _ in runs.unreadable) == ["binary", "broken", "foreign", "pipe"]
 
 
 def test_bad_sample_lines_are_skipped_with_a_warning(make_run, results):
     folder = make_run(run_id="r")
-    with (folder / "samples.jsonl").open("a", encoding="utf-8") as handle:
-        handle.write('{"id": 5, "unknown_field": 1}\n')
+    with (folder / "samples.jsonl").open("ab") as handle:
+        handle.write(b'{"id": 5, "unknown_field": 1}\n{"id": "\xff"}\n' + b"[" * 100_000 + b"\n")
     run = load_runs(results).current[0]
-    assert len(run.samples) == 4
-    assert run.warnings == ["r: samples.jsonl line 5 is not a valid sample result; skipped"]
+    with pytest.warns(SkippedWarning) as caught:
+        assert len(run.samples) == 4
+    assert run.warnings == ["r: skipped 3 unreadable line(s) of samples.jsonl (line 5, 6, 7)"]
+    assert [str(w.message) for w in caught] == run.warnings

@@ -1,6 +1,7 @@
 """Caption task loaders on generated fixtures in each layout, and their bad-input errors."""
 
 import json
+import re
 
 import pytest
 
@@ -27,7 +28,7 @@ def load(task, folder, split=None, **options):
 @pytest.fixture(scope="module")
 def fixtures(tmp_path_factory):
     root = tmp_path_factory.mktemp("caption-fixtures")
-    names = ["iuxray", "iuxray-openi", "peir-gross", "roco", "roco-hf", "rocov2-hf", "mimic-cxr"]
+    names = ["iuxray", "iuxray-openi", "peir-gross", "roco", "roco-hf", "rocov2-hf", "mimic-cxr", "mimic-cxr-r2gen"]
     return {name: write_fixture(name, root) for name in names}
 
 
@@ -162,6 +163,56 @@ def test_mimic_cxr_layout(fixtures):
     both = load("mimic-cxr", fixtures["mimic-cxr"], sections=["findings", "impression"], views=["PA"])
     assert len(both[0].images) == 1 and len(both[0].references[0]) > len(first.references[0])
     assert len(load("mimic-cxr", fixtures["mimic-cxr"], "validate")) == 4
+
+
+def test_mimic_cxr_r2gen_layout(fixtures):
+    folder = fixtures["mimic-cxr-r2gen"]
+    annotation = json.loads((folder / "annotation.json").read_text())
+    samples = load("mimic-cxr", folder)
+    # one sample per entry (per image), in the file's order; the entries with an empty report are left out
+    kept = [e for e in annotation["test"] if e["report"]]
+    assert [s.id for s in samples] == [e["id"] for e in kept] and len(samples) == 10
+    first = samples[0]
+    assert first.images[0].root == str(folder / "images") and first.images[0].path == kept[0]["image_path"][0]
+    assert open_image(first.images[0]).size == (40, 48)
+    assert first.references == [kept[0]["report"]]
+    assert {k: first.metadata[k] for k in ("modality", "modality_source", "study_id", "subject_id")} == {
+        "modality": "xray", "modality_source": "dataset", "study_id": "50414267", "subject_id": "10000032"}
+    assert "escapes the data folder" in samples[1].error
+    assert len(load("mimic-cxr", folder, "val")) == 4 and len(load("mimic-cxr", folder, "train")) == 4
+
+
+@pytest.mark.parametrize("split, options, message", [
+    ("validate", {}, "the R2Gen layout has splits train, val, test, not 'validate'"),
+    ("test", {"views": ["PA"]}, "option(s) views need the PhysioNet layout"),
+])
+def test_mimic_cxr_r2gen_layout_errors(fixtures, split, options, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        load("mimic-cxr", fixtures["mimic-cxr-r2gen"], split, **options)
+
+
+def test_mimic_cxr_physionet_layout_has_no_val_split(fixtures):
+    with pytest.raises(UserError, match=re.escape("the PhysioNet layout has splits train, validate, test, not 'val'")):
+        load("mimic-cxr", fixtures["mimic-cxr"], "val")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[1, 2]", "expected {split: [entries]}"),
+    ('{"test": [{"report": "x", "image_path": []}]}', "test[0] has no id"),
+    ("{not json", "not readable JSON"),
+])
+def test_r2gen_annotation_that_cannot_be_read(tmp_path, text, message):
+    (tmp_path / "annotation.json").write_text(text)
+    with pytest.raises(UserError, match=re.escape(message)) as info:
+        load("mimic-cxr", tmp_path)
+    assert "\n" not in str(info.value)
+
+
+def test_r2gen_entry_whose_image_path_is_not_a_list_is_a_data_error(tmp_path):
+    (tmp_path / "annotation.json").write_text(json.dumps({"test": [
+        {"id": "a", "report": "Clear.", "image_path": "p10/a.jpg"}, {"id": "b", "report": "Clear.", "image_path": ["p10/b.jpg"]}]}))
+    a, b = load("mimic-cxr", tmp_path)
+    assert a.error == "annotation.json test[0]: image_path is not a list of paths" and b.error is None
 
 
 @pytest.mark.parametrize("where", [None, "empty"])

@@ -42,12 +42,30 @@ def test_run_then_score_gives_the_same_numbers(task, tmp_path_factory, tmp_path)
     assert sorted(record["metrics"]["groups"]) == GROUPS[task]
     by_type = record["metrics"]["groups"]["answer_type"]
     assert by_type["closed"]["closed_accuracy"]["n"] == closed["n"] and by_type["open"]["closed_accuracy"]["n"] == 0
-    assert record["n_errors"] >= 1  # the fixture's image path escaping the folder
+    skipped = {"pathvqa": ["300018", "300019"], "vqarad": ["43", "44"], "slake": ["11018", "11019"]}[task]
+    assert_skipped(tmp_path / "run", record, skipped)
 
+    # Another tool's predictions cover every id, the unusable records too: `score` skips the
+    # same records (a missing image is noticed although replay never opens images).
     (samples,) = (tmp_path / "run").glob("*/samples.jsonl")
     rows = [json.loads(line) for line in samples.read_text().splitlines()]
     preds = tmp_path / "preds.jsonl"
-    preds.write_text("".join(json.dumps({"id": r["id"], "prediction": r["prediction"]}) + "\n" for r in rows if not r["error"]))
+    preds.write_text("".join(json.dumps({"id": r["id"], "prediction": r["prediction"] or "yes"}) + "\n" for r in rows))
     cli("score", "--task", task, "--predictions", str(preds), "--data-dir", str(data), "--results", str(tmp_path / "score"))
     scored = only_run(tmp_path / "score")
+    assert_skipped(tmp_path / "score", scored, skipped)
     assert scored["metrics"] == record["metrics"]
+
+
+def assert_skipped(results: Path, record: dict, ids: list[str]) -> None:
+    """Exactly the missing image and the `../` path are data errors, and no n counts them."""
+    assert record["n_skipped"] == 2 and record["n_errors"] == 0
+    assert record["skipped"] == {"missing image": 1, "path outside the data folder": 1}
+    (samples,) = results.glob("*/samples.jsonl")
+    rows = [json.loads(line) for line in samples.read_text().splitlines()]
+    assert sorted(r["id"] for r in rows if r["outcome"] == "data_error") == ids
+    valid = len(rows) - 2
+    assert record["n_samples"] == valid and record["metrics"]["overall"]["overall"]["n"] == valid
+    for groups in record["metrics"]["groups"].values():
+        assert sum(cell["overall"]["n"] for cell in groups.values()) >= valid
+    assert sum(cell["overall"]["n"] for cell in record["metrics"]["groups"]["answer_type"].values()) == valid

@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 
 from medharness.errors import UserError
+from medharness.runner import check_usable
 from tests.tasks.test_medvqa_common import by_id, fixture_dir, load
 
 
@@ -71,5 +72,8 @@ def test_not_a_pathvqa_folder(tmp_path):
 def test_pickle_of_the_wrong_shape(tmp_path):
     (tmp_path / "qas").mkdir()
     (tmp_path / "qas" / "test_vqa.pkl").write_bytes(pickle.dumps([{"img_id": "a", "sent": "q"}]))
-    with pytest.raises(UserError, match="record 0 lacks question_id, label"):
-        load("pathvqa", tmp_path)
+    (sample,) = load("pathvqa", tmp_path)  # a data error of that record; a file of nothing else stops the run
+    assert sample.skip_reason == "malformed record"
+    assert sample.error == "test_vqa.pkl: record 0: lacks question_id, label; is this the Path-VQA release?"
+    with pytest.raises(UserError, match="none of the 1 records of the test split is usable; the first: test_vqa.pkl: record 0"):
+        check_usable("pathvqa", "test", [sample])

@@ -74,3 +74,12 @@ def test_folder_without_images(tmp_path, original):
         load("slake", tmp_path)
     with pytest.raises(UserError, match="not a SLAKE folder; expected train.json"):
         load("slake", tmp_path, "train")
+
+
+def test_zip_layout_data_errors_have_their_categories(zipped):
+    from medharness.runner import data_problem
+
+    archive = by_id(load("slake", zipped))
+    assert data_problem(archive["11018"]).category == "missing image"
+    assert data_problem(archive["11019"]).category == "path outside the data folder"
+    assert data_problem(archive["11000"]) is None

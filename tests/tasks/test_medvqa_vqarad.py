@@ -85,6 +85,9 @@ def test_bad_release_files(tmp_path):
     release.write_text("{not json")
     with pytest.raises(UserError, match="not valid JSON"):
         load("vqarad", tmp_path)
-    release.write_text(json.dumps([{"qid": 1, "question": "q"}]))
-    with pytest.raises(UserError, match="entry 0 lacks image_name, answer, phrase_type"):
-        load("vqarad", tmp_path)
+    release.write_text(json.dumps([{"qid": 1, "question": "q"}, {"qid": 2, "image_name": "a.jpg", "question": None,
+                                                                  "answer": "yes", "phrase_type": "test_freeform"}]))
+    first, second = load("vqarad", tmp_path)  # data errors of those records; nothing else usable stops a run
+    assert first.id == "1" and first.skip_reason == "malformed record"
+    assert first.error == "VQA_RAD Dataset Public.json: record 0: lacks image_name, answer, phrase_type; is this the VQA-RAD release?"
+    assert second.error == "VQA_RAD Dataset Public.json: record 1: 'question' must be a string, got null"

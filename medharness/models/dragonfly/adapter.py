@@ -8,20 +8,29 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
+from pydantic import Field
+
+from medharness.cards import CardOptions
 from medharness.errors import UserError
 from medharness.models.base import ModelAdapter
 from medharness.registry import ADAPTERS
 from medharness.schema import ModelCard, Prediction, Request
 
 
+class DragonflyOptions(CardOptions):
+    tiny: Optional[Literal["gen1", "gen2"]] = None  # a tiny random-weight build instead of `weights`
+    attn_implementation: str = "sdpa"
+    preprocess_workers: int = Field(default_factory=lambda: min(4, os.cpu_count() or 1), ge=1)  # threads preparing images ahead of the model
+
+
 class DragonflyAdapter(ModelAdapter):
     """Card: `weights` (hub id or folder) or `options.tiny: gen1|gen2`; `dtype`/`device`
-    (auto = bf16 on CUDA, fp32 on CPU); `options.attn_implementation` (sdpa);
-    `options.preprocess_workers` (threads that prepare images ahead of the model)."""
+    (auto = bf16 on CUDA, fp32 on CPU); options as DragonflyOptions declares them."""
 
     needs_images = True
+    Options = DragonflyOptions
 
     def __init__(self, card: ModelCard) -> None:
         super().__init__(card)
@@ -32,10 +41,8 @@ class DragonflyAdapter(ModelAdapter):
         self.folder = loading.checkpoint_folder(card)
         self.weights_id = loading.weights_identity(self.folder)
         self.device, self.dtype = device_and_dtype(card)
-        attn = card.options.get("attn_implementation", "sdpa")
-        self.model, self.processor = loading.load(self.folder, self.device, self.dtype, attn)
-        workers = int(card.options.get("preprocess_workers", min(4, os.cpu_count() or 1)))
-        self.prefetcher = ImagePrefetcher(self.processor.image_processor, workers, canvases_only=self.device.type != "cpu")
+        self.model, self.processor = loading.load(self.folder, self.device, self.dtype, self.options.attn_implementation)
+        self.prefetcher = ImagePrefetcher(self.processor.image_processor, self.options.preprocess_workers, canvases_only=self.device.type != "cpu")
 
     def fingerprint_parts(self) -> dict:
         parts = super().fingerprint_parts()

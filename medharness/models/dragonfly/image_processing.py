@@ -6,20 +6,28 @@ into se x se crops and sends every crop through the CLIP image processor on its 
 cut with array views and normalised with a lookup table: every CLIP output value is a function
 of one uint8 value and its channel, so a 3 x 256 table computed with the processor's own
 float arithmetic (float64 rescale cast to float32, then float32 subtract and divide) gives the
-same bits with one gather per value. For a GPU, `canvas_arrays` stops after the resizes (the
-part that needs PIL) and `expand` cuts and looks up on the device, with the same bits.
+same bits with one gather per value.
+
+Where the work runs, chosen by measurement (benchmarks/dragonfly_preprocess.py):
+- CPU runs (`__call__`): PIL resizes, then float32 arithmetic that equals the table. Pillow's
+  C resize is 4-10x faster on one core than the exact torch port (`resample.py`).
+- device runs (`canvas_arrays` on the host, `expand` on the device): the host only hands over
+  the decoded RGB image; the device makes the three canvases with the torch port of Pillow's
+  bicubic resize (the same bytes as PIL), cuts them and looks the values up. Images in other
+  modes get their canvases from PIL on the host (PIL resizes in the image's own mode).
 """
 
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
 from PIL import Image
 
 from medharness.models.dragonfly.configuration import GENERATIONS
+from medharness.models.dragonfly.resample import resize
 
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -71,16 +79,14 @@ def normalization_table(mean: Sequence[float], std: Sequence[float], rescale: fl
     return ((values[None, :] - mean32) / std32).astype(np.float32)
 
 
-def channel_planes(canvas: Image.Image) -> list[np.ndarray]:
-    """Three contiguous [H, W] uint8 planes. Non-RGB modes get the CLIP processor's own
-    conversion, which works pixel by pixel and so gives the same values on a canvas as on
-    each crop cut from it."""
+def rgb_array(canvas: Image.Image) -> np.ndarray:
+    """[H, W, 3] uint8. Non-RGB modes get the CLIP processor's own conversion, which works
+    pixel by pixel and so gives the same values on a canvas as on each crop cut from it."""
     if canvas.mode == "RGB":
-        return [np.asarray(band) for band in canvas.split()]
+        return np.asarray(canvas)
     from transformers.image_transforms import convert_to_rgb
 
-    pixels = convert_to_rgb(canvas, return_numpy=True)
-    return [np.ascontiguousarray(pixels[..., c]) for c in range(3)]
+    return convert_to_rgb(canvas, return_numpy=True)
 
 
 class DragonflyImageProcessor:
@@ -138,29 +144,26 @@ class DragonflyImageProcessor:
     def num_crops(self) -> int:
         return 1 + 4 + GENERATIONS[self.generation]["high_crops"]
 
-    def _fill(self, image: Image.Image, out: np.ndarray, write: Callable[[int, np.ndarray, np.ndarray], Any]) -> None:
-        """Calls write(channel, crop plane view, output plane) for every crop in order."""
-        se = self.image_size
-        index = 0
-        for canvas in canvases(image, se, self.generation):
-            planes = channel_planes(canvas)
-            for y in range(0, canvas.size[1], se):
-                for x in range(0, canvas.size[0], se):
-                    for channel, plane in enumerate(planes):
-                        write(channel, plane[y : y + se, x : x + se], out[index, channel])
-                    index += 1
-        assert index == self.num_crops, (index, self.num_crops)
-
     def canvas_arrays(self, image: Image.Image) -> list[np.ndarray]:
-        """The low, medium and high canvases as [H, W, 3] uint8: all the CPU work a GPU run
-        needs (resizing); cutting and normalising happen on the device in `expand`."""
-        return [np.stack(channel_planes(c), axis=-1) if c.mode != "RGB" else np.asarray(c)
-                for c in canvases(image, self.image_size, self.generation)]
+        """What a device run does on the host: [H, W, 3] uint8 arrays for `expand`. An RGB
+        image (what `medharness.images.open_image` gives) is handed over as it is, to be
+        resized on the device; another mode gets its three canvases here, from PIL."""
+        if image.mode == "RGB":
+            return [np.asarray(image)]
+        return [rgb_array(c) for c in canvases(image, self.image_size, self.generation)]
 
-    def expand(self, canvas_list: Sequence[torch.Tensor]) -> torch.Tensor:
-        """uint8 canvases [H, W, 3] (on any device) -> [crops, 3, se, se] float32 there: crops
-        cut in raster order, then the same table lookup as the CPU path (same bits)."""
+    def device_canvases(self, image: torch.Tensor) -> list[torch.Tensor]:
+        """The low, medium and high canvases of an [H, W, 3] uint8 image, made where it lies,
+        the same bytes as `canvases` (PIL) makes from the RGB image."""
+        medium, high = canvas_sizes((image.shape[1], image.shape[0]), self.image_size, self.generation)
+        return [resize(image, size) for size in ((self.image_size, self.image_size), medium, high)]
+
+    def expand(self, arrays: Sequence[torch.Tensor]) -> torch.Tensor:
+        """`canvas_arrays` output as tensors (on any device with float64) -> [crops, 3, se, se]
+        float32 there, bit-exact with `__call__`: one image is first resized into its three
+        canvases there; crops are cut in raster order and looked up in the table."""
         se = self.image_size
+        canvas_list = self.device_canvases(arrays[0]) if len(arrays) == 1 else list(arrays)
         device = canvas_list[0].device
         table = self._device_tables.get(device)
         if table is None:
@@ -178,28 +181,38 @@ class DragonflyImageProcessor:
         """[crops, 3, se, se] float32, bit-exact with `reference_pixel_values`."""
         se = self.image_size
         out = np.empty((self.num_crops, 3, se, se), dtype=np.float32)
-        self._fill(image, out, self._write if self.arithmetic_exact else self._gather)
+        normalise = self._arithmetic if self.arithmetic_exact else self._gather
+        index = 0
+        for canvas in canvases(image, se, self.generation):
+            pixels = rgb_array(canvas)
+            for y in range(0, canvas.size[1], se):
+                for x in range(0, canvas.size[0], se):
+                    # one call per crop; a planar uint8 copy first is cheaper than strided reads
+                    normalise(np.ascontiguousarray(pixels[y : y + se, x : x + se].transpose(2, 0, 1)), out[index])
+                    index += 1
+        assert index == self.num_crops, (index, self.num_crops)
         return torch.from_numpy(out)
 
-    def _gather(self, channel: int, src: np.ndarray, dst: np.ndarray) -> None:
-        np.take(self.table[channel], src, out=dst)
+    def _gather(self, src: np.ndarray, dst: np.ndarray) -> None:
+        for channel in range(3):
+            np.take(self.table[channel], src[channel], out=dst[channel])
 
-    def _write(self, channel: int, src: np.ndarray, dst: np.ndarray) -> None:
-        # Three float32 passes in place: faster than a gather, which widens every uint8 index
-        # to 64 bits first. Used only where it equals the table bit for bit (checked at init).
+    def _arithmetic(self, src: np.ndarray, dst: np.ndarray) -> None:
+        # Three float32 passes in place over [3, ...]: faster than a gather, which widens every
+        # uint8 index to 64 bits first. Used only where it equals the table bit for bit
+        # (checked at init).
         np.divide(src, self.divisor, out=dst, dtype=np.float32)
-        np.subtract(dst, self.mean32[channel], out=dst)
-        np.divide(dst, self.std32[channel], out=dst)
+        np.subtract(dst, self.mean32[:, None, None], out=dst)
+        np.divide(dst, self.std32[:, None, None], out=dst)
 
     def _arithmetic_matches_table(self) -> bool:
         """float32(x / 255) equals the processor's float32(float64(x) * rescale) for every uint8
         x when rescale is 1/255; the remaining subtract and divide are the table's own float32
         operations. Checked over all 256 values per channel rather than assumed."""
-        values = np.arange(256, dtype=np.uint8)
-        rows = np.empty((3, 256), dtype=np.float32)
-        for channel in range(3):
-            self._write(channel, values, rows[channel])
-        return bool(np.array_equal(rows.view(np.uint32), self.table.view(np.uint32)))
+        values = np.broadcast_to(np.arange(256, dtype=np.uint8), (3, 1, 256))
+        rows = np.empty((3, 1, 256), dtype=np.float32)
+        self._arithmetic(values, rows)
+        return bool(np.array_equal(rows[:, 0].view(np.uint32), self.table.view(np.uint32)))
 
 
 def canvas_tensors(arrays: Sequence[np.ndarray], device: Any = "cpu") -> list[torch.Tensor]:

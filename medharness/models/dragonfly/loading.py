@@ -19,10 +19,7 @@ def checkpoint_folder(card: ModelCard) -> Path:
     if tiny is not None:
         from medharness.models.dragonfly.tiny import tiny_checkpoint
 
-        generations = {"gen1": 1, "gen2": 2}
-        if tiny not in generations:
-            raise UserError(f"model card {card.name!r}: options.tiny must be gen1 or gen2, not {tiny!r}")
-        return tiny_checkpoint(generations[tiny])
+        return tiny_checkpoint({"gen1": 1, "gen2": 2}[tiny])  # DragonflyOptions allows only these
     if not card.weights:
         raise UserError(f"model card {card.name!r} names no weights; set `weights:` to a hub id or a local folder")
     local = Path(os.path.expanduser(card.weights))
@@ -43,7 +40,7 @@ def hub_snapshot(repo_id: str, revision: Optional[str]) -> Path:
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
         raise UserError(
             f"weights {repo_id!r} are not downloaded and the hub is offline; run "
-            f"`huggingface-cli download {repo_id}` while online, or set `weights:` to a local checkpoint folder"
+            f"`hf download {repo_id}` while online, or set `weights:` to a local checkpoint folder"
         )
     try:
         return Path(snapshot_download(repo_id, revision=revision, allow_patterns=list(WEIGHT_PATTERNS)))

@@ -114,12 +114,12 @@ def test_missing_hub_weights_offline_is_one_line(monkeypatch, tmp_path):
     bad = ModelCard(name="dragonfly-med", adapter="dragonfly", weights="togethercomputer/Llama-3.1-8B-Dragonfly-Med-v2")
     with pytest.raises(UserError) as err:
         DragonflyAdapter(bad)
-    assert "huggingface-cli download togethercomputer/Llama-3.1-8B-Dragonfly-Med-v2" in str(err.value)
+    assert "hf download togethercomputer/Llama-3.1-8B-Dragonfly-Med-v2" in str(err.value)
     assert "\n" not in str(err.value)
 
 
 def test_bad_tiny_option(tmp_path):
-    with pytest.raises(UserError, match="options.tiny must be gen1 or gen2"):
+    with pytest.raises(UserError, match="option .tiny.: Input should be .gen1. or .gen2."):
         DragonflyAdapter(card("gen3"))
 
 
