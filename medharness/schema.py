@@ -100,7 +100,7 @@ class GenerationSettings(CardModel):
     stop: list[str] = Field(default_factory=list)
     # Input resolution for any model: images are downscaled so that their long side is at most
     # this many pixels before the adapter sees them (medharness.images); None = as stored.
-    image_max_side: Optional[int] = Field(None, ge=1, strict=True)
+    image_max_side: Optional[int] = Field(None, ge=1)
     # Dragonfly zoom-in selection ratio; None = the model generation's default.
     selection_ratio: Optional[float] = Field(None, gt=0, le=1)
 
