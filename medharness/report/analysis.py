@@ -14,7 +14,7 @@ from medharness.report.labels import evaluation_labels, run_labels
 from medharness.report.links import explorer_href
 from medharness.report.plots import bar_chart
 from medharness.report.runs import Evaluation, Run, RunSet, load_runs
-from medharness.report.sections import VALUES_NOTE, provenance_blocks, write_outputs
+from medharness.report.sections import VALUES_NOTE, provenance_blocks, random_weights_warning, write_outputs
 
 GENERAL_MODALITIES = {"natural", "chart", "diagram", "document"}
 MODALITY = "modality"
@@ -82,9 +82,9 @@ def analyze_modality(results_dir: Path, out_dir: Path, tasks: Optional[list[str]
     runs = load_runs(results_dir)
     check_tasks(runs, tasks)
     doc = Document("medharness: results by modality, organ and question type")
-    doc.add(Paragraph(VALUES_NOTE, "note"))
     records: list[dict] = []
     evaluations = runs.evaluations(tasks)
+    doc.add(*random_weights_warning([r for e in evaluations for r in runs.runs_for(e)]), Paragraph(VALUES_NOTE, "note"))
     labels = evaluation_labels(evaluations)
     if not evaluations:
         doc.add(Paragraph(no_runs_text(tasks), "warning"))

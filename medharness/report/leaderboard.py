@@ -48,8 +48,8 @@ def build_leaderboard(runs: RunSet, published: list[PublishedNumber], baseline: 
     systems = run_labels(runs.current)
     base = baseline_label(baseline, systems) if baseline else None
     doc = Document("medharness leaderboard")
-    doc.add(Paragraph(VALUES_NOTE, "note"), Paragraph(PUBLISHED_NOTE, "note"), Paragraph(EXPLORER_NOTE, "note"))
     doc.add(*random_weights_warning(runs.current))
+    doc.add(Paragraph(VALUES_NOTE, "note"), Paragraph(PUBLISHED_NOTE, "note"), Paragraph(EXPLORER_NOTE, "note"))
     if len({e.task for e in evaluations}) < len(evaluations):
         doc.add(Paragraph("A task appears in more than one column because its runs differ in task version, "
                           "split, sample limit, data or metric definitions; such runs are never merged.", "warning"))

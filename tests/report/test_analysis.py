@@ -60,3 +60,17 @@ def test_task_filter_without_runs_is_one_clear_error(make_run, results, tmp_path
     for study in (analyze_modality, analyze_selection):
         with pytest.raises(UserError, match="no complete runs of task\\(s\\) pathvqa .*tasks with runs: vqarad"):
             study(results, tmp_path / "out", tasks=["pathvqa"])
+
+
+def test_every_page_starts_with_the_random_weights_warning(make_run, results, tmp_path):
+    from medharness.report.cost import analyze_cost
+    from medharness.report.leaderboard import write_leaderboard
+    from medharness.report.selection import analyze_selection
+
+    for ratio in (0.25, 0.5):
+        make_run(model="df", ratio=ratio, random_weights=True, groups=by_modality(0.5, 0.5), samples=mixed_samples())
+    for study in (write_leaderboard, analyze_modality, analyze_selection, analyze_cost):
+        page = study(results, tmp_path)[-1]
+        body = page.read_text(encoding="utf-8").split("<body", 1)[1]
+        first = body.index("<p class=")
+        assert body[first:].startswith('<p class="warning">Rows marked &#x27;random weights&#x27;'), page.name
