@@ -76,6 +76,8 @@ def test_selection_trend_and_older_runs_without_selection_keys(make_run, results
     analyze_hallucination(results, out)
     html = (out / "hallucination.html").read_text(encoding="utf-8")
     assert "From r=0.25 to r=1 the false-positive rate rises (0.0 [0.0, 0.0] n=2 to 100.0 [100.0, 100.0] n=2)" in html
+    # 2 gold-no items, both newly answered yes: McNemar p = 2 / 2^2 = 0.5
+    assert "Paired on the gold-no items both runs answered: +100.0 [100.0, 100.0] McNemar p=0.5 n=2, not distinguishable" in html
     assert html.count('src="data:image/png;base64,') == 2  # the probe's chart and the sweep's
     frame = read_csv(out / "hallucination.csv")
     assert {(r["selection_ratio"], r["selection"], r["levels"]) for r in frame} == {("0.25", "", ""), ("1.0", "", "")}
