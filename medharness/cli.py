@@ -27,7 +27,7 @@ app = typer.Typer(
     name="medharness", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     help="Evaluate vision-language models on biomedical benchmarks, with named metric definitions.",
 )
-analyze_app = typer.Typer(no_args_is_help=True, help="Studies over results/: by modality, by selection ratio, hallucination.")
+analyze_app = typer.Typer(no_args_is_help=True, help="Studies over results/: by modality, selection settings, hallucination, cost.")
 app.add_typer(analyze_app, name="analyze")
 
 # Options declared once, reused by the commands.
@@ -97,6 +97,7 @@ def run(
     selection: Annotated[Optional[str], typer.Option("--selection", help="Dragonfly high-crop selection(s): similarity, random (seeded by --seed and the sample id), first, none; comma-separated: one run each.")] = None,
     levels: Annotated[Optional[str], typer.Option("--levels", help="Dragonfly crop levels: low, low+medium, low+medium+high; comma-separated: one run each.")] = None,
     max_new_tokens: Annotated[Optional[int], typer.Option("--max-new-tokens", min=1, help="Override the generation length.")] = None,
+    image_max_side: Annotated[Optional[int], typer.Option("--image-max-side", min=1, help="Downscale every image so its long side is at most N pixels before any model sees it (bicubic; never upscaled).")] = None,
     judge: Annotated[Optional[str], typer.Option("--judge", help="Model card of the judge for judged metrics (MM-Vet).")] = None,
     results: ResultsOpt = Path("results"),
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the response cache.")] = False,
@@ -126,6 +127,7 @@ def run(
                 config = RunConfig(
                     task=t, model=m, data_dir=data_dir, split=split, limit=limit, seed=seed,
                     batch_size=batch_size, results_dir=results, selection_ratio=r, selection=sel, levels=lv,
+                    image_max_side=image_max_side,
                     max_new_tokens=max_new_tokens, use_cache=not no_cache, resume=not no_resume, judge=judge,
                 )
                 try:
@@ -221,11 +223,15 @@ def demo(
 
 
 @app.command()
-def report(results: ResultsOpt = Path("results"), out: OutOpt = Path("reports")) -> None:
+def report(
+    results: ResultsOpt = Path("results"),
+    out: OutOpt = Path("reports"),
+    baseline: Annotated[Optional[str], typer.Option("--baseline", help="System (row label or model name): add a paired difference column against it.")] = None,
+) -> None:
     """Leaderboard from results/ (Markdown, CSV, self-contained HTML). Never runs a model."""
     from medharness.report.leaderboard import write_leaderboard
 
-    for path in write_leaderboard(results, out):
+    for path in write_leaderboard(results, out, baseline):
         console.print(f"wrote {path}")
 
 
@@ -256,7 +262,7 @@ def analyze_modality(results: ResultsOpt = Path("results"), out: OutOpt = Path("
 @analyze_app.command("selection")
 def analyze_selection(results: ResultsOpt = Path("results"), out: OutOpt = Path("reports"), task: TasksFilterOpt = None) -> None:
     """Dragonfly sweeps: metric against selection ratio, with visual tokens and seconds per sample."""
-    from medharness.report.analysis import analyze_selection as study
+    from medharness.report.selection import analyze_selection as study
 
     for path in study(results, out, split_list(task) or None):
         console.print(f"wrote {path}")
@@ -266,6 +272,15 @@ def analyze_selection(results: ResultsOpt = Path("results"), out: OutOpt = Path(
 def analyze_hallucination(results: ResultsOpt = Path("results"), out: OutOpt = Path("reports"), task: TasksFilterOpt = None) -> None:
     """POPE, HallusionBench, ProbMed: yes-ratio, false yes on gold-no items and paired scores, by group and selection ratio."""
     from medharness.report.hallucination import analyze_hallucination as study
+
+    for path in study(results, out, split_list(task) or None):
+        console.print(f"wrote {path}")
+
+
+@analyze_app.command("cost")
+def analyze_cost(results: ResultsOpt = Path("results"), out: OutOpt = Path("reports"), task: TasksFilterOpt = None) -> None:
+    """Headline metric against visual tokens, FLOPs, seconds (fresh rows) and peak memory per setting, Pareto front marked."""
+    from medharness.report.cost import analyze_cost as study
 
     for path in study(results, out, split_list(task) or None):
         console.print(f"wrote {path}")

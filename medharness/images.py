@@ -289,9 +289,19 @@ def open_image(ref: ImageRef) -> Image.Image:
     from medharness import clinical_images  # imported here: it imports this module
 
     if clinical_images.is_clinical(ref.path):
-        return clinical_images.render(raw, ref)
+        return fit_long_side(clinical_images.render(raw, ref), ref.max_side)
     with decode(raw, name) as img:
         try:
-            return to_rgb(img)
+            return fit_long_side(to_rgb(img), ref.max_side)
         except Exception as exc:  # a mode PIL cannot convert
             raise ImageError(f"image cannot be converted to RGB: {name}: {exc_reason(exc)}", "undecodable image") from None
+
+
+def fit_long_side(img: Image.Image, max_side: Optional[int]) -> Image.Image:
+    """`img` downscaled (bicubic, aspect ratio kept, each side rounded, at least 1 pixel) so that
+    its long side is at most `max_side`; never upscaled. The one place --image-max-side acts."""
+    if max_side is None or max(img.size) <= max_side:
+        return img
+    scale = max_side / max(img.size)
+    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    return img.resize(size, Image.Resampling.BICUBIC)

@@ -18,6 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
+from pydantic import ValidationError
+
 from medharness import distributed
 from medharness import results as files
 from medharness.cards import load_model_card, load_task_card
@@ -53,6 +55,7 @@ class RunConfig:
     selection_ratio: Optional[float] = None
     selection: Optional[str] = None
     levels: Optional[str] = None
+    image_max_side: Optional[int] = None
     max_new_tokens: Optional[int] = None
     use_cache: bool = True
     resume: bool = True
@@ -100,10 +103,15 @@ def generation_settings(task: TaskCard, model: ModelCard, config: RunConfig) -> 
         merged["seed"] = config.seed
     if config.max_new_tokens is not None:
         merged["max_new_tokens"] = config.max_new_tokens
+    if config.image_max_side is not None:
+        merged["image_max_side"] = config.image_max_side
     try:
         return GenerationSettings.model_validate(merged)
-    except ValueError as exc:
-        raise UserError(f"model card {model.name!r}: bad generation settings: {exc}") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise UserError(f"bad generation settings (task card, model card {model.name!r} or command line): "
+                        f"{where}: {first['msg']} (got {first.get('input')!r})") from None
 
 
 def prepare(config: RunConfig) -> Prepared:
@@ -191,6 +199,7 @@ def new_run_dir(results_dir: Path, spec: RunSpec, spec_hash: str, locks: ExitSta
     ratio = f"-r{spec.generation.selection_ratio:g}" if spec.generation.selection_ratio is not None else ""
     ratio += f"-{spec.generation.selection}" if spec.generation.selection is not None else ""
     ratio += f"-{spec.generation.levels}" if spec.generation.levels is not None else ""
+    ratio += f"-px{spec.generation.image_max_side}" if spec.generation.image_max_side is not None else ""
     run_dir = results_dir / f"{spec.task}__{spec.model}{ratio}__{spec_hash[:8]}__{stamp}"
     run_dir.mkdir(parents=True)
     locks.enter_context(files.lock_writer(run_dir))
@@ -235,6 +244,15 @@ def score_sample(
         prompt_hash=hashlib.sha256(prompt.encode()).hexdigest()[:16],
         target_hash=digest(sample.references),
     )
+
+
+def with_max_side(request: Request) -> Request:
+    """The request with its images marked to be opened at most image_max_side pixels long
+    (medharness.images.fit_long_side), so that every adapter sees the same smaller images."""
+    side = request.generation.image_max_side
+    if side is None:
+        return request
+    return request.model_copy(update={"images": [i.model_copy(update={"max_side": side}) for i in request.images]})
 
 
 def skipped_result(sample: Sample, problem: ImageError) -> SampleResult:
@@ -301,7 +319,7 @@ class BatchEvaluator:
             if problem is not None:
                 skipped[s.id] = problem
                 continue
-            requests[s.id] = request = self.p.plugin.request(s, self.p.generation)
+            requests[s.id] = request = with_max_side(self.p.plugin.request(s, self.p.generation))
             if self.cache is None or not getattr(self.adapter, "needs_images", True):
                 continue
             try:

@@ -96,6 +96,9 @@ class ImageRef(Strict):
     parquet: Optional[ParquetCell] = None
     # DICOM / NIfTI only: the view pinned at load (frame or slice, window); part of the image's hash.
     view: Optional[ClinicalView] = None
+    # Set by the runner from GenerationSettings.image_max_side: `open_image` downscales the image
+    # so that its long side is at most this many pixels.
+    max_side: Optional[int] = None
 
     def is_file(self) -> bool:
         return self.data is None and self.parquet is None
@@ -114,6 +117,9 @@ class GenerationSettings(CardModel):
     temperature: float = Field(0.0, ge=0)
     top_p: float = Field(1.0, gt=0, le=1)
     stop: list[str] = Field(default_factory=list)
+    # Input resolution for any model: images are downscaled so that their long side is at most
+    # this many pixels before the adapter sees them (medharness.images); None = as stored.
+    image_max_side: Optional[int] = Field(None, ge=1)
     # Dragonfly zoom-in selection ratio; None = the model generation's default.
     selection_ratio: Optional[float] = Field(None, gt=0, le=1)
     # Dragonfly ablations (docs/dragonfly.md): how high crops are chosen and which crop levels

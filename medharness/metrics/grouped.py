@@ -57,10 +57,7 @@ def corpus_table(results: Sequence[SampleResult], metric: Metric, seed: int, min
     units, relabel = None, None
     if metric.cluster:
         relabel = unit_copy(metric.cluster)
-        members: dict[str, list[int]] = {}
-        for position, r in enumerate(results):
-            members.setdefault(label(r.metadata.get(metric.cluster, f"row {r.id}")), []).append(position)
-        units = list(members.values())
+        units = cluster_units(results, metric.cluster)
         n = len({label(r.metadata.get(metric.cluster, f"row {r.id}")) for r in referenced})
     else:
         n = len(referenced)
@@ -73,6 +70,14 @@ def corpus_table(results: Sequence[SampleResult], metric: Metric, seed: int, min
                            item_rng(seed, name, (r.id for r in results)), units=units, relabel=relabel)
         table[name] = MetricValue(value=values.get(name), n=n, ci=ci, small=n < min_size)
     return table
+
+
+def cluster_units(results: Sequence[SampleResult], key: str) -> list[list[int]]:
+    """Positions of the items of each unit (items sharing the `key` label), in first-seen order."""
+    members: dict[str, list[int]] = {}
+    for position, r in enumerate(results):
+        members.setdefault(label(r.metadata.get(key, f"row {r.id}")), []).append(position)
+    return list(members.values())
 
 
 def unit_copy(key: str):  # type: ignore[no-untyped-def]

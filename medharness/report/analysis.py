@@ -1,23 +1,20 @@
-"""Studies over results/: the headline metric by modality (organ, question type, ...) for every
-model, and Dragonfly's selection-ratio sweeps (metric, visual tokens and seconds per sample
-against the share of high-resolution crops kept)."""
+"""The headline metric by modality (organ, question type, ...) for every model over results/,
+and the modality helpers the other studies share (image domain, derived-modality notes)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from statistics import fmean
 from typing import Optional
 
 import pandas as pd
 
 from medharness.errors import UserError
 from medharness.report.document import Document, Figure, Heading, Link, Paragraph, Row, Score, Table
-from medharness.report.labels import evaluation_labels, format_setting, run_labels
+from medharness.report.labels import evaluation_labels, run_labels
 from medharness.report.links import explorer_href
-from medharness.report.plots import bar_chart, selection_chart
-from medharness.report.runs import Evaluation, Run, RunSet, System, load_runs
-from medharness.report.sections import VALUES_NOTE, provenance_blocks, sample_warnings, write_outputs
+from medharness.report.plots import bar_chart
+from medharness.report.runs import Evaluation, Run, RunSet, load_runs
+from medharness.report.sections import VALUES_NOTE, provenance_blocks, random_weights_warning, write_outputs
 
 GENERAL_MODALITIES = {"natural", "chart", "diagram", "document"}
 MODALITY = "modality"
@@ -85,9 +82,9 @@ def analyze_modality(results_dir: Path, out_dir: Path, tasks: Optional[list[str]
     runs = load_runs(results_dir)
     check_tasks(runs, tasks)
     doc = Document("medharness: results by modality, organ and question type")
-    doc.add(Paragraph(VALUES_NOTE, "note"))
     records: list[dict] = []
     evaluations = runs.evaluations(tasks)
+    doc.add(*random_weights_warning([r for e in evaluations for r in runs.runs_for(e)]), Paragraph(VALUES_NOTE, "note"))
     labels = evaluation_labels(evaluations)
     if not evaluations:
         doc.add(Paragraph(no_runs_text(tasks), "warning"))
@@ -164,166 +161,12 @@ def examples_table(members: list[Run], systems: dict[str, str], fullest: Run) ->
                  caption=f"First {EXAMPLES} samples and each model's answer (shortened to {CLIP} characters).")
 
 
-@dataclass
-class Sweep:
-    """Runs of one evaluation and one system that differ only in the selection ratio."""
-
-    evaluation: Evaluation
-    model_label: str
-    runs: list[Run]  # sorted by ratio
-
-    @property
-    def ratios(self) -> list[float]:
-        return [r.system.selection_ratio for r in self.runs]  # type: ignore[misc]
-
-
-def find_sweeps(runs: RunSet, tasks: Optional[list[str]]) -> list[Sweep]:
-    groups: dict[tuple[Evaluation, System], list[Run]] = {}
-    for run in runs.current:
-        if run.system.selection_ratio is None or (tasks and run.evaluation.task not in tasks):
-            continue
-        rest = tuple((k, v) for k, v in run.system.generation if k != "selection_ratio")
-        base = System(run.system.model, rest, run.system.random_weights)
-        groups.setdefault((run.evaluation, base), []).append(run)
-    labels = run_labels([r for members in groups.values() for r in members], with_ratio=False)
-    sweeps = [Sweep(ev, labels[members[0].run_id], sorted(members, key=lambda r: r.system.selection_ratio))
-              for (ev, base), members in groups.items() if len(members) > 1]
-    return sorted(sweeps, key=lambda s: (s.evaluation.task, s.model_label))
-
-
-def mean_of(run: Run, field: str, modality: Optional[str] = None) -> Optional[float]:
-    values = [getattr(s, field) for s in run.samples
-              if s.error is None and getattr(s, field) is not None
-              and (modality is None or s.metadata.get(MODALITY) == modality)]
-    return fmean(values) if values else None
-
-
-def best_ratio(ratios: list[float], scores: list[Score], lower_is_better: bool = False) -> tuple[list[float], list[float]]:
-    """The ratio(s) with the best value (highest, or lowest for a lower-is-better metric such
-    as an unparseable share), and the other ratios whose CI overlaps theirs."""
-    if lower_is_better:
-        flipped = [Score(-s.value if s.value is not None else None, n=s.n,
-                         low=-s.high if s.high is not None else None,
-                         high=-s.low if s.low is not None else None) for s in scores]
-        return best_ratio(ratios, flipped)
-    scored = [(r, s) for r, s in zip(ratios, scores) if s.value is not None]
-    if not scored:
-        return [], []
-    top = max(s.value for _, s in scored)
-    best = [r for r, s in scored if s.value == top]
-    floor = max((s.low for r, s in scored if r in best and s.low is not None), default=None)
-    ties = [r for r, s in scored if r not in best and s.high is not None and floor is not None and s.high >= floor]
-    return best, ties
-
-
-def ratio_list(ratios: list[float]) -> str:
-    return ", ".join(format_setting(r) for r in ratios)
-
-
-def analyze_selection(results_dir: Path, out_dir: Path, tasks: Optional[list[str]] = None) -> list[Path]:
-    """Write selection.html and selection.csv; returns the files written."""
-    runs = load_runs(results_dir)
-    check_tasks(runs, tasks)
-    sweeps = find_sweeps(runs, tasks)
-    labels = evaluation_labels(runs.evaluations())
-    doc = Document("medharness: Dragonfly selection-ratio study")
-    doc.add(Paragraph(VALUES_NOTE, "note"), Paragraph(
-        "Selection ratio r = share of the high-resolution crops kept by zoom-in selection (0.5 is the released "
-        "model's 12 of 24). Each sweep: runs of one task and model that differ only in r. 'Best' = highest "
-        "headline value; ratios whose CI overlaps the best one's are listed as not distinguishable from it.", "note"))
-    records: list[dict] = []
-    summary: list[Row] = []
-    details = [block for sweep in sweeps for block in sweep_blocks(sweep, labels[sweep.evaluation], records, summary)]
-    if sweeps:
-        doc.add(Heading("Which ratio is best: biomedical versus general images"), Paragraph(answer_text(summary)), Table(
-            ["task", "model", "images", "group", "best r", "value at best r", "not distinguishable from best"],
-            summary, caption="Per task and per modality; 'images' = biomedical or general by the modality vocabulary."))
-        doc.add(*details)
-    else:
-        doc.add(Paragraph(no_sweeps_text(tasks), "warning"))
-    used = [r for s in sweeps for r in s.runs]
-    notes = sample_warnings(used)
-    doc.add(*([notes] if notes else []), *provenance_blocks(runs, used))
-    frame = pd.DataFrame.from_records(records, columns=SELECTION_COLUMNS)
-    return write_outputs(out_dir, "selection", doc, frame, markdown=False)
-
-
-SELECTION_COLUMNS = ["column", "task", "model", "selection_ratio", "group", "images", "metric", "value", "ci_low",
-                     "ci_high", "n", "small", "visual_tokens_per_sample", "seconds_per_sample", "run_id"]
-
-
-def sweep_blocks(sweep: Sweep, label: str, records: list[dict], summary: list[Row]) -> list:
-    headline = sweep.evaluation.headline
-    first = richest_run(sweep.runs)
-    modalities = list(dict.fromkeys(m for r in sweep.runs for m in r.record.metrics.groups.get(MODALITY, {})))
-    derived = {m for m, (d, _) in derived_modalities(first).items() if d}
-    lines: dict[str, list[Score]] = {"all samples": [Score.of(r.record.metrics.overall.get(headline)) for r in sweep.runs]}
-    modality_of: dict[str, str] = {}
-    for m in modalities:
-        name = f"{m} (derived)" if m in derived else m
-        modality_of[name] = m
-        lines[name] = [Score.of(r.record.metrics.groups.get(MODALITY, {}).get(m, {}).get(headline)) for r in sweep.runs]
-    tokens = [mean_of(r, "visual_tokens") for r in sweep.runs]
-    seconds = [mean_of(r, "seconds") for r in sweep.runs]
-    title = f"{label}, {sweep.model_label}: {headline} vs selection ratio"
-    png = selection_chart(title, sweep.ratios, lines, headline, tokens, seconds)
-    rows = []
-    for group, scores in lines.items():
-        best, ties = best_ratio(sweep.ratios, scores, headline in first.record.spec.options.get("lower_is_better", ()))
-        modality = modality_of.get(group)
-        images = domain_of(modality) if modality else task_domain(first)
-        if not best:
-            shown = "n/a"
-        else:
-            shown = "all equal" if len(best) == len(sweep.ratios) else ratio_list(best)
-        rows.append(Row([group, images, *scores, shown]))
-        best_score = scores[sweep.ratios.index(best[0])] if best else Score(None)
-        summary.append(Row([label, sweep.model_label, images, group, shown, best_score, ratio_list(ties) or "none"]))
-        for ratio, run, score, tok, sec in zip(sweep.ratios, sweep.runs, scores, tokens, seconds):
-            records.append(dict(
-                column=label, task=sweep.evaluation.task, model=sweep.model_label, selection_ratio=ratio, group=group,
-                images=images, metric=headline, value=score.value, ci_low=score.low, ci_high=score.high, n=score.n,
-                small=score.small, visual_tokens_per_sample=tok if modality is None else mean_of(run, "visual_tokens", modality),
-                seconds_per_sample=sec if modality is None else mean_of(run, "seconds", modality), run_id=run.run_id))
-    ratio_headers = [f"r={format_setting(r)}" for r in sweep.ratios]
-    cost = Table(["per sample", *ratio_headers], [
-        Row(["visual tokens", *[f"{t:.0f}" if t is not None else "not recorded" for t in tokens]]),
-        Row(["seconds", *[f"{s:.3f}" if s is not None else "not recorded" for s in seconds]]),
-    ], caption="Mean over samples without errors.")
-    blocks: list = [Heading(f"{label}: {sweep.model_label}"), Figure(
-        png, f"{headline} against selection ratio, overall and per modality, with visual tokens and seconds per sample",
-        "Top: headline metric per modality with 95 % CIs. Bottom: visual tokens (left axis) and seconds (right axis) per sample.")]
-    if derived:
-        blocks.append(derivation_note(first))
-    blocks += [Table(["group", "images", *ratio_headers, "best r"], rows, caption=f"{headline} by selection ratio."), cost]
-    return blocks
-
-
 def task_domain(run: Run) -> str:
     """The images' domain when all samples of known modality share one; unknown ones do not count."""
     domains = {domain_of(str(s.metadata.get(MODALITY, "unknown"))) for s in run.samples} - {"unknown"}
     return domains.pop() if len(domains) == 1 else ("mixed" if domains else "unknown")
 
 
-def answer_text(summary: list[Row]) -> str:
-    """One sentence per image domain, from the 'all samples' and per-modality rows."""
-    parts = []
-    for domain in ("biomedical", "general"):
-        hits = [row.cells for row in summary if row.cells[2] == domain]
-        if hits:
-            listed = "; ".join(f"{c[0]} {c[3]} ({c[1]}): {c[4] if c[4] in ('all equal', 'n/a') else 'r=' + c[4]}" for c in hits)
-            parts.append(f"{domain.capitalize()} images: best ratio per task and group: {listed}.")
-        else:
-            parts.append(f"{domain.capitalize()} images: no sweep ran on such images.")
-    return " ".join(parts) + " Check the 'not distinguishable' column before calling a ratio better."
-
-
 def no_runs_text(tasks: Optional[list[str]]) -> str:
     wanted = f" for task(s) {', '.join(tasks)}" if tasks else ""
     return f"No complete runs{wanted} in the results folder."
-
-
-def no_sweeps_text(tasks: Optional[list[str]]) -> str:
-    wanted = f" for task(s) {', '.join(tasks)}" if tasks else ""
-    return (f"No selection-ratio sweeps{wanted}: a sweep needs complete runs of one task and model at two or more "
-            "ratios, e.g. `medharness run --task vqarad --model dragonfly-med --selection-ratio 0.25,0.5,0.75,1`.")

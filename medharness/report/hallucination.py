@@ -10,8 +10,8 @@ POPE reader, `medharness.metrics.general.yes_no`, on every item whose gold is ye
   not there), the share answered yes.
 The benchmarks' own scores (POPE accuracy and F1, HallusionBench qAcc / fAcc / aAcc, ProbMed's
 accuracies with and without the adversarial pair) are read from run.json as the runs computed
-them. Items recorded as data errors (`outcome: data_error`) are left out. Whether two settings
-differ is shown by their 95 % CIs here; a paired test is the paired-statistics module's job.
+them. Items recorded as data errors (`outcome: data_error`) are left out. The selection-ratio
+sentence compares the lowest and highest ratio paired, on the same gold-no items (exact McNemar).
 """
 
 from __future__ import annotations
@@ -23,14 +23,18 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from medharness.metrics.base import Metric
 from medharness.metrics.bootstrap import item_rng, mean_ci
 from medharness.metrics.general import yes_no, yes_no_gold
 from medharness.metrics.grouped import group_values
-from medharness.report.analysis import Sweep, check_tasks, find_sweeps, mean_of, richest_run
+from medharness.metrics.paired import Paired, compare
+from medharness.report.analysis import check_tasks, richest_run
 from medharness.report.document import Bullets, Document, Figure, Heading, Paragraph, Row, Score, Table
 from medharness.report.labels import evaluation_labels, format_setting, run_labels
+from medharness.report.pairs import delta_text, verdict
 from medharness.report.plots import bar_chart, selection_chart
 from medharness.report.runs import Evaluation, Run, load_runs
+from medharness.report.selection import Sweep, find_sweeps, mean_of
 from medharness.report.sections import (
     VALUES_NOTE, provenance_blocks, random_weights_warning, sample_warnings, write_outputs,
 )
@@ -207,7 +211,7 @@ def sweep_blocks(sweep: Sweep, label: str) -> list:
     headline = sweep.evaluation.headline
     lines[headline] = [Score.of(r.record.metrics.overall.get(headline)) for r in sweep.runs]
     tokens = [mean_of(r, "visual_tokens") for r in sweep.runs]
-    seconds = [mean_of(r, "seconds") for r in sweep.runs]
+    seconds = [mean_of(r, "seconds", fresh_only=True) for r in sweep.runs]
     title = f"{label}, {sweep.model_label}: hallucination vs selection ratio"
     png = selection_chart(title, sweep.ratios, lines, "rate or score", tokens, seconds)
     headers = [f"r={format_setting(r)}" for r in sweep.ratios]
@@ -224,6 +228,19 @@ def trend_text(sweep: Sweep, fpr: list[Score], yes: list[Score]) -> str:
         return f"The false-positive rate could not be computed at r={format_setting(low)} or r={format_setting(high)}."
     change = fpr[-1].value - fpr[0].value
     direction = "rises" if change > 0 else "falls" if change < 0 else "does not change"
+    paired = paired_fpr(sweep.runs[0], sweep.runs[-1])
     return (f"From r={format_setting(low)} to r={format_setting(high)} the false-positive rate {direction} "
             f"({fpr[0].text()} to {fpr[-1].text()}) and the yes-ratio goes from {yes[0].text()} to {yes[-1].text()}. "
-            "Read the change against the CIs; whether it is more than noise is for a paired test on the same items.")
+            f"Paired on the gold-no items both runs answered: {delta_text(paired)}, {verdict(paired)} at the 5 % level.")
+
+
+FALSE_YES = Metric(name="false_positive_rate", definition="1 if a gold-no item is answered yes, else 0")
+
+
+def paired_fpr(a: Run, b: Run) -> Paired:
+    """The false-positive rate of b minus a's on the gold-no items both have (exact McNemar)."""
+    def rows(run: Run) -> list[SampleResult]:
+        return [SampleResult(id=s.id, scores={FALSE_YES.name: float(yes_no(s.prediction) == "yes")})
+                for s in usable(run) if yes_no_gold(s) == "no"]
+
+    return compare(rows(a), rows(b), FALSE_YES, FALSE_YES.name, a.record.spec.seed)

@@ -9,9 +9,11 @@ from typing import Optional
 
 import pandas as pd
 
+from medharness.errors import UserError
 from medharness.report.document import Bullets, Document, Figure, Heading, Paragraph, Row, Score, Table
 from medharness.report.labels import evaluation_labels, run_labels
 from medharness.report.links import explorer_href
+from medharness.report.pairs import delta_text, paired_runs
 from medharness.report.plots import bar_chart
 from medharness.report.published import PublishedNumber, load_published, published_path
 from medharness.report.runs import Evaluation, Run, RunSet, load_runs
@@ -30,26 +32,31 @@ EXPLORER_NOTE = (
 )
 
 
-def write_leaderboard(results_dir: Path, out_dir: Path) -> list[Path]:
-    """Write leaderboard.md, leaderboard.csv and leaderboard.html; returns the files written."""
+def write_leaderboard(results_dir: Path, out_dir: Path, baseline: Optional[str] = None) -> list[Path]:
+    """Write leaderboard.md, leaderboard.csv and leaderboard.html; returns the files written.
+    With `baseline` (a system label or model name), each headline column gets a paired
+    difference column against that system."""
     runs = load_runs(results_dir)
     published = load_published(published_path(out_dir))
-    doc, frame = build_leaderboard(runs, published)
+    doc, frame = build_leaderboard(runs, published, baseline)
     return write_outputs(out_dir, "leaderboard", doc, frame)
 
 
-def build_leaderboard(runs: RunSet, published: list[PublishedNumber]) -> tuple[Document, pd.DataFrame]:
+def build_leaderboard(runs: RunSet, published: list[PublishedNumber], baseline: Optional[str] = None) -> tuple[Document, pd.DataFrame]:
     evaluations = runs.evaluations()
     columns = evaluation_labels(evaluations)
     systems = run_labels(runs.current)
+    base = baseline_label(baseline, systems) if baseline else None
     doc = Document("medharness leaderboard")
-    doc.add(Paragraph(VALUES_NOTE, "note"), Paragraph(PUBLISHED_NOTE, "note"), Paragraph(EXPLORER_NOTE, "note"))
     doc.add(*random_weights_warning(runs.current))
+    doc.add(Paragraph(VALUES_NOTE, "note"), Paragraph(PUBLISHED_NOTE, "note"), Paragraph(EXPLORER_NOTE, "note"))
     if len({e.task for e in evaluations}) < len(evaluations):
         doc.add(Paragraph("A task appears in more than one column because its runs differ in task version, "
                           "split, sample limit, data or metric definitions; such runs are never merged.", "warning"))
 
-    doc.add(Heading("Headline metric per task"), headline_table(runs, evaluations, columns, systems, published))
+    doc.add(Heading("Headline metric per task"), headline_table(runs, evaluations, columns, systems, published, base))
+    if base:
+        doc.add(Paragraph(BASELINE_NOTE.format(base=base), "note"))
     chart = headline_chart(runs, evaluations, columns, systems)
     if chart is not None:
         doc.add(chart)
@@ -59,7 +66,7 @@ def build_leaderboard(runs: RunSet, published: list[PublishedNumber]) -> tuple[D
     if published:
         doc.add(*published_blocks(published, metrics))
     doc.add(*provenance_blocks(runs, runs.current))
-    return doc, leaderboard_frame(runs, metrics, columns, systems, published)
+    return doc, leaderboard_frame(runs, metrics, columns, systems, published, base)
 
 
 def grid(runs: RunSet, systems: dict[str, str]) -> tuple[list[str], dict[tuple[Evaluation, str], Run], set[str]]:
@@ -69,8 +76,30 @@ def grid(runs: RunSet, systems: dict[str, str]) -> tuple[list[str], dict[tuple[E
     return sorted(set(systems.values())), cells, random
 
 
-def headline_table(runs, evaluations, columns, systems, published) -> Table:
-    headers = ["system"] + [f"{columns[e]}: {e.headline}" for e in evaluations]
+BASELINE_NOTE = (
+    "'vs {base}' columns: the system's headline value minus {base}'s on the items both runs scored, x100, with the "
+    "paired bootstrap 95 % CI (the same resampled items for both) and, for 0/1 metrics, the exact McNemar p; "
+    "items only one run has (skipped records) are left out and counted."
+)
+
+
+def baseline_label(baseline: str, systems: dict[str, str]) -> str:
+    """The row label `baseline` names: a label itself, or a model with one label."""
+    labels = sorted(set(systems.values()))
+    if baseline in labels:
+        return baseline
+    matches = sorted({label for label in labels if label.split(" ")[0] == baseline})
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise UserError(f"--baseline {baseline!r} names {len(matches)} systems ({', '.join(matches)}); give one of them")
+    raise UserError(f"--baseline {baseline!r} is no system in the results; systems: {', '.join(labels)}")
+
+
+def headline_table(runs, evaluations, columns, systems, published, base: Optional[str] = None) -> Table:
+    headers = ["system"]
+    for e in evaluations:
+        headers += [f"{columns[e]}: {e.headline}"] + ([f"{columns[e]}: vs {base}"] if base else [])
     labels, cells, random = grid(runs, systems)
     rows = []
     for label in labels:
@@ -79,9 +108,22 @@ def headline_table(runs, evaluations, columns, systems, published) -> Table:
             run = cells.get((evaluation, label))
             href = explorer_href(columns[evaluation], {"run": run.run_id}) if run else None
             row.append(Score.of(run.record.metrics.overall.get(evaluation.headline), href) if run else "not run")
+            if base:
+                row.append(baseline_cell(cells.get((evaluation, base)), run, evaluation, base))
         rows.append(Row(row, "random" if label in random else "measured"))
-    rows += reference_rows(published, evaluations, lambda e: [e.headline])
+    rows += [Row(r.cells[:1] + [c for cell in r.cells[1:] for c in ([cell, ""] if base else [cell])], r.kind)
+             for r in reference_rows(published, evaluations, lambda e: [e.headline])]
     return Table(headers, rows, caption="Rows: models and settings; columns: task and its headline metric.")
+
+
+def baseline_cell(reference: Optional[Run], run: Optional[Run], evaluation: Evaluation, base: str) -> str:
+    if run is None:
+        return ""
+    if reference is None:
+        return f"{base} not run"
+    if reference is run:
+        return "baseline"
+    return delta_text(paired_runs(reference, run, evaluation.headline))
 
 
 def reference_rows(published: list[PublishedNumber], evaluations: list[Evaluation], metrics_of) -> list[Row]:
@@ -170,22 +212,31 @@ FRAME_COLUMNS = [
     "column", "task", "task_version", "split", "metric", "headline", "kind", "system", "model",
     "selection_ratio", "value", "ci_low", "ci_high", "n", "small", "run_id", "source",
 ]
+BASELINE_COLUMNS = ["baseline", "delta", "delta_ci_low", "delta_ci_high", "delta_p", "delta_n"]
 
 
-def leaderboard_frame(runs, metrics, columns, systems, published) -> pd.DataFrame:
-    """Tidy rows (one per column, system and metric) in run.json units (fractions)."""
+def leaderboard_frame(runs, metrics, columns, systems, published, base: Optional[str] = None) -> pd.DataFrame:
+    """Tidy rows (one per column, system and metric) in run.json units (fractions); with a
+    baseline, the headline rows carry the paired difference from it."""
     records = []
     for evaluation, names in metrics.items():
-        for run in runs.runs_for(evaluation):
+        members = runs.runs_for(evaluation)
+        reference = next((r for r in members if systems[r.run_id] == base), None)
+        for run in members:
             for metric, value in run.record.metrics.overall.items():
                 low, high = value.ci if value.ci else (None, None)
+                paired = {}
+                if reference is not None and reference is not run and metric == evaluation.headline:
+                    delta = paired_runs(reference, run, metric)
+                    paired = dict(baseline=base, delta=delta.difference, delta_ci_low=delta.ci[0] if delta.ci else None,
+                                  delta_ci_high=delta.ci[1] if delta.ci else None, delta_p=delta.p_value, delta_n=delta.n)
                 records.append(dict(
                     column=columns[evaluation], task=evaluation.task, task_version=evaluation.task_version,
                     split=evaluation.split, metric=metric, headline=metric == evaluation.headline,
                     kind="random weights" if run.system.random_weights else "measured",
                     system=systems[run.run_id], model=run.system.model, selection_ratio=run.system.selection_ratio,
                     value=value.value, ci_low=low, ci_high=high, n=value.n, small=value.small,
-                    run_id=run.run_id, source="",
+                    run_id=run.run_id, source="", **paired,
                 ))
         for number in published:
             if any(matches(number, evaluation, m) for m in names):
@@ -196,4 +247,7 @@ def leaderboard_frame(runs, metrics, columns, systems, published) -> pd.DataFram
                     value=number.fraction, ci_low=None, ci_high=None, n=None, small=False,
                     run_id="", source=number.source,
                 ))
-    return pd.DataFrame.from_records(records, columns=FRAME_COLUMNS)
+    frame = pd.DataFrame.from_records(records, columns=FRAME_COLUMNS + (BASELINE_COLUMNS if base else []))
+    if base:
+        frame["delta_n"] = frame["delta_n"].astype("Int64")  # blank on rows without a comparison, not 38.0
+    return frame

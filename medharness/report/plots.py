@@ -13,6 +13,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from medharness.report.document import Score  # noqa: E402
@@ -93,6 +94,42 @@ def selection_chart(
     _cost_line(right, ratios, seconds, "seconds / sample", "tab:gray", "^")
     bottom.set_xticks(list(ratios), [f"{r:g}" for r in ratios])
     bottom.grid(alpha=0.3)
+    return _png(fig)
+
+
+def cost_chart(
+    title: str,
+    metric: str,
+    scores: Sequence[Score],
+    models: Sequence[str],
+    axes: dict[str, Sequence[Optional[float]]],
+    fronts: dict[str, set[int]],
+) -> bytes:
+    """One panel per cost axis: the metric (x100, 95 % CI) against that cost, one colour per
+    model, the Pareto front of each panel drawn as a line through its points (ringed)."""
+    names = list(axes)
+    fig, panels = plt.subplots(1, len(names), figsize=(4.2 * len(names) + 1.8, 3.8), squeeze=False)
+    colours = {m: f"C{i % 10}" for i, m in enumerate(dict.fromkeys(models))}
+    for ax, name in zip(panels[0], names):
+        shown = [i for i, c in enumerate(axes[name]) if c is not None and scores[i].value is not None]
+        for model, colour in colours.items():
+            own = [i for i in shown if models[i] == model]
+            if own:
+                ax.errorbar([axes[name][i] for i in own], [100 * scores[i].value for i in own],
+                            yerr=_error_bars([scores[i] for i in own]), fmt="o", color=colour, capsize=2,
+                            label=plain(model))
+        front = sorted(fronts.get(name, set()) & set(shown), key=lambda i: axes[name][i])
+        if front:
+            xs, ys = [axes[name][i] for i in front], [100 * scores[i].value for i in front]
+            ax.plot(xs, ys, color="black", linewidth=0.8, linestyle=":")
+            ax.scatter(xs, ys, s=120, facecolors="none", edgecolors="black", linewidths=1.0)
+        ax.set_xlabel(plain(name))
+        ax.set_ylabel(plain(metric) + " (x100)")
+        _from_zero(ax)
+        ax.grid(alpha=0.3)
+    handles = [Line2D([], [], marker="o", linestyle="", color=c, label=plain(m)) for m, c in colours.items()]
+    panels[0][-1].legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.suptitle(literal(title))
     return _png(fig)
 
 

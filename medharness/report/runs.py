@@ -54,6 +54,10 @@ class System:
     def selection_ratio(self) -> Optional[float]:
         return dict(self.generation).get("selection_ratio")
 
+    def setting(self, name: str) -> Any:
+        """A generation setting; None when unset or absent (runs from before the setting existed)."""
+        return dict(self.generation).get(name)
+
 
 @dataclass
 class Run:

@@ -4,6 +4,7 @@ pydantic exactly as the runner writes them), so report tests never run a model."
 from __future__ import annotations
 
 import itertools
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -63,13 +64,14 @@ class RunFactory:
         max_new_tokens: int = 64,
         task_format: str = "vqa",
         data_source: str = "fixture",
+        generation: Optional[dict[str, Any]] = None,
     ) -> Path:
         samples = samples if samples is not None else [sample(i) for i in range(4)]
         spec = RunSpec(
             task=task, task_version=task_version, task_format=task_format, split=split, data_source=data_source,
             data_fingerprint="f" * 64, model=model,
             model_card={"name": model, "adapter": "mock", "random_weights": random_weights},
-            model_fingerprint="m" * 16, generation=GenerationSettings(selection_ratio=ratio, max_new_tokens=max_new_tokens), limit=limit,
+            model_fingerprint="m" * 16, generation=GenerationSettings(selection_ratio=ratio, max_new_tokens=max_new_tokens, **(generation or {})), limit=limit,
             metric_definitions=definitions if definitions is not None else dict(DEFINITIONS),
             options={"headline": headline, "group_by": ["modality"]},
         )
@@ -130,3 +132,26 @@ def chromium(tmp_path: Path):
         return done.stdout
 
     return render
+
+
+def study_cli_works_and_refuses_a_missing_task(study: str, results: Path, out: Path, missing: str, known: str) -> None:
+    """`medharness analyze STUDY` writes its page; a --task without runs is one line, exit 2."""
+    from tests.core.helpers import cli
+
+    done = cli("analyze", study, "--results", str(results), "--out", str(out))
+    assert done.returncode == 0 and (out / f"{study}.html").is_file(), done.stderr
+    refused = cli("analyze", study, "--results", str(results), "--task", missing)
+    assert refused.returncode == 2
+    assert (refused.stdout + refused.stderr).strip().splitlines() == [
+        f"error: no complete runs of task(s) {missing} in the results folder; tasks with runs: {known}"]
+
+
+def page_renders(chromium, page: Path) -> int:
+    """Render `page` in headless Chromium: its script finished without error and every image
+    loaded; returns the number of images."""
+    dom = chromium(page, "--virtual-time-budget=10000", "--dump-dom")
+    for name, expected in (("data-report-ready", "1"), ("data-script-errors", "0")):
+        assert re.search(rf'<html[^>]*\s{name}="{expected}"', dom), name
+    images = len(re.findall(r"<img\b", dom))
+    assert re.search(rf'<html[^>]*\sdata-images-loaded="{images}"', dom)
+    return images

@@ -1,12 +1,12 @@
-"""Modality breakdown and selection-ratio study, with hand-checked numbers."""
+"""Modality breakdown, with hand-checked numbers."""
 
 import csv
 
 import pytest
 
 from medharness.errors import UserError
-from medharness.report.analysis import analyze_modality, analyze_selection, best_ratio
-from medharness.report.document import Score
+from medharness.report.analysis import analyze_modality
+from medharness.report.selection import analyze_selection
 from tests.report.conftest import mv, sample
 
 
@@ -55,48 +55,6 @@ def test_a_cards_constant_is_marked_like_a_derived_label(make_run, results, tmp_
     assert "| natural (derived) |" in md and "| xray |" in md
 
 
-def test_best_ratio_and_ties():
-    scores = [Score(0.5, low=0.4, high=0.6), Score(0.7, low=0.62, high=0.78), Score(0.65, low=0.55, high=0.75), Score(None)]
-    assert best_ratio([0.25, 0.5, 0.75, 1.0], scores) == ([0.5], [0.75])
-    assert best_ratio([0.25], [Score(None)]) == ([], [])
-    level = [Score(0.3, low=0.2, high=0.4), Score(0.3, low=0.25, high=0.35), Score(0.1, low=0.0, high=0.26)]
-    assert best_ratio([0.25, 0.5, 1.0], level) == ([0.25, 0.5], [1.0])
-
-
-def test_selection_sweep_metric_costs_and_answer(make_run, results, tmp_path):
-    for ratio, value in ((0.25, 0.4), (0.5, 0.8), (1.0, 0.6)):
-        make_run(model="df", ratio=ratio, overall={"closed_accuracy": mv(value, half=0.02)},
-                 groups=by_modality(value, value - 0.1), samples=mixed_samples(int(1000 * ratio), ratio))
-    for ratio in (0.5, 1.0):
-        make_run(model="df", ratio=ratio, task="pope", headline="pope_f1", definitions={"pope_prf": "P/R/F1"},
-                 overall={"pope_f1": mv(0.9)}, samples=[sample(i, modality="natural") for i in range(2)])
-    make_run(model="df", ratio=0.5, task="chartqa", samples=[sample(0, modality="chart")])  # one ratio: no sweep
-    make_run(model="mock")  # no ratio: not a sweep
-    out = tmp_path / "out"
-    written = analyze_selection(results, out)
-    assert [p.name for p in written] == ["selection.csv", "selection.html"]
-    with (out / "selection.csv").open(encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    overall = [r for r in rows if r["group"] == "all samples" and r["task"] == "vqarad"]
-    assert [(r["selection_ratio"], r["value"]) for r in overall] == [("0.25", "0.4"), ("0.5", "0.8"), ("1.0", "0.6")]
-    # mean over the four samples without error: (3 x 250 + 550) / 4 and (3 x 0.25 + 0.75) / 4
-    assert (overall[0]["visual_tokens_per_sample"], overall[0]["seconds_per_sample"]) == ("325.0", "0.375")
-    xray = next(r for r in rows if r["group"] == "xray" and r["selection_ratio"] == "0.25")
-    assert (xray["visual_tokens_per_sample"], xray["images"]) == ("550.0", "biomedical")
-    html = (out / "selection.html").read_text(encoding="utf-8")
-    assert "Biomedical images: best ratio per task and group: vqarad all samples (df): r=0.5" in html
-    assert "General images: best ratio per task and group: pope all samples (df): all equal." in html
-    assert "chartqa" not in html.split("<h2>Runs</h2>")[0]
-    assert html.count('src="data:image/png;base64,') == 2
-
-
-def test_selection_without_sweeps_says_how_to_make_one(make_run, results, tmp_path):
-    make_run(model="mock")
-    analyze_selection(results, tmp_path / "out")
-    html = (tmp_path / "out" / "selection.html").read_text(encoding="utf-8")
-    assert "No selection-ratio sweeps" in html and "--selection-ratio" in html
-
-
 def test_task_filter_without_runs_is_one_clear_error(make_run, results, tmp_path):
     make_run(task="vqarad")
     for study in (analyze_modality, analyze_selection):
@@ -104,6 +62,15 @@ def test_task_filter_without_runs_is_one_clear_error(make_run, results, tmp_path
             study(results, tmp_path / "out", tasks=["pathvqa"])
 
 
-def test_best_ratio_for_a_lower_is_better_metric():
-    scores = [Score(0.30, low=0.25, high=0.35), Score(0.10, low=0.05, high=0.15), Score(0.12, low=0.08, high=0.16)]
-    assert best_ratio([0.25, 0.5, 1.0], scores, lower_is_better=True) == ([0.5], [1.0])
+def test_every_page_starts_with_the_random_weights_warning(make_run, results, tmp_path):
+    from medharness.report.cost import analyze_cost
+    from medharness.report.leaderboard import write_leaderboard
+    from medharness.report.selection import analyze_selection
+
+    for ratio in (0.25, 0.5):
+        make_run(model="df", ratio=ratio, random_weights=True, groups=by_modality(0.5, 0.5), samples=mixed_samples())
+    for study in (write_leaderboard, analyze_modality, analyze_selection, analyze_cost):
+        page = study(results, tmp_path)[-1]
+        body = page.read_text(encoding="utf-8").split("<body", 1)[1]
+        first = body.index("<p class=")
+        assert body[first:].startswith('<p class="warning">Rows marked &#x27;random weights&#x27;'), page.name

@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-from medharness.report.analysis import analyze_modality, analyze_selection
+from medharness.report.analysis import analyze_modality
+from medharness.report.selection import analyze_selection
 from medharness.report.leaderboard import write_leaderboard
 from tests.report.conftest import mv, sample
 

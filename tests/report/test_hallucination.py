@@ -11,7 +11,7 @@ import pytest
 from medharness.errors import UserError
 from medharness.report.hallucination import analyze_hallucination, usable
 from medharness.schema import SampleResult
-from tests.report.conftest import mv
+from tests.report.conftest import mv, page_renders, study_cli_works_and_refuses_a_missing_task
 
 # (answer, gold, category): A has yes-ratio 2/4 and false yes 1/2; B 3/4 and 2/2
 POPE_ROWS = [("yes", "yes", "A"), ("no", "yes", "A"), ("yes", "no", "A"), ("no", "no", "A"),
@@ -76,6 +76,8 @@ def test_selection_trend_and_older_runs_without_selection_keys(make_run, results
     analyze_hallucination(results, out)
     html = (out / "hallucination.html").read_text(encoding="utf-8")
     assert "From r=0.25 to r=1 the false-positive rate rises (0.0 [0.0, 0.0] n=2 to 100.0 [100.0, 100.0] n=2)" in html
+    # 2 gold-no items, both newly answered yes: McNemar p = 2 / 2^2 = 0.5
+    assert "Paired on the gold-no items both runs answered: +100.0 [100.0, 100.0] McNemar p=0.5 n=2, not distinguishable" in html
     assert html.count('src="data:image/png;base64,') == 2  # the probe's chart and the sweep's
     frame = read_csv(out / "hallucination.csv")
     assert {(r["selection_ratio"], r["selection"], r["levels"]) for r in frame} == {("0.25", "", ""), ("1.0", "", "")}
@@ -102,20 +104,9 @@ def test_page_renders_in_headless_chromium(make_run, results, tmp_path, chromium
         make_run(task="probmed", task_format="probmed", model="df", ratio=ratio, headline="probmed_overall",
                  definitions={"probmed_scores": "ProbMed"}, overall={"probmed_overall": mv(0.5)},
                  samples=probmed_rows(false_yes))
-    page = analyze_hallucination(results, tmp_path / "out")[-1]
-    dom = chromium(page, "--virtual-time-budget=10000", "--dump-dom")
-    for name, expected in (("data-report-ready", "1"), ("data-script-errors", "0")):
-        assert re.search(rf'<html[^>]*\s{name}="{expected}"', dom), name
-    images = len(re.findall(r"<img\b", dom))
-    assert images >= 4 and re.search(rf'<html[^>]*\sdata-images-loaded="{images}"', dom)
+    assert page_renders(chromium, analyze_hallucination(results, tmp_path / "out")[-1]) >= 4
 
 
 def test_cli_writes_the_page_and_refuses_an_unknown_task_in_one_line(make_run, results, tmp_path):
-    from tests.core.helpers import cli
-
     make_pope(make_run)
-    done = cli("analyze", "hallucination", "--results", str(results), "--out", str(tmp_path / "out"))
-    assert done.returncode == 0 and (tmp_path / "out" / "hallucination.html").is_file()
-    refused = cli("analyze", "hallucination", "--results", str(results), "--task", "probmed")
-    assert refused.returncode == 2
-    assert (refused.stdout + refused.stderr).strip().splitlines() == ["error: no complete runs of task(s) probmed in the results folder; tasks with runs: pope"]
+    study_cli_works_and_refuses_a_missing_task("hallucination", results, tmp_path / "out", "probmed", "pope")

@@ -2,7 +2,8 @@
 
 import re
 
-from medharness.report.analysis import analyze_modality, analyze_selection
+from medharness.report.analysis import analyze_modality
+from medharness.report.selection import analyze_selection
 from medharness.report.html import CSP, esc
 from medharness.report.leaderboard import write_leaderboard
 from tests.report.conftest import sample

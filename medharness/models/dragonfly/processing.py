@@ -120,8 +120,12 @@ class DragonflyProcessor:
         if isinstance(image, Image.Image):
             width, height = canvas_sizes(image.size, se, self.generation)[1]
             return height // se, width // se
-        if isinstance(image, (list, tuple)):
+        if isinstance(image, (list, tuple)) and len(image) == 3:  # the low, medium and high canvases
             return image[2].shape[0] // se, image[2].shape[1] // se
+        if isinstance(image, (list, tuple)) and len(image) == 1:  # the RGB image, canvases made on the device
+            height, width = image[0].shape[:2]
+            width, height = canvas_sizes((width, height), se, self.generation)[1]
+            return height // se, width // se
         return None
 
     def prompt_ids(self, text: str) -> list[int]:
