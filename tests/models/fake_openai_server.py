@@ -55,9 +55,17 @@ def make_handler(state: ServerState) -> type[BaseHTTPRequestHandler]:
                                     "behaviour": behaviour, "time": time.monotonic()})
                 state.in_flight += 1
                 state.max_in_flight = max(state.max_in_flight, state.in_flight)
+            self.answered = False
             try:
                 self.respond(body, behaviour)
             finally:
+                self.leave()
+
+        def leave(self) -> None:
+            """The request stops counting as in flight once its answer starts, before the client
+            can read it and send the next one (else a loaded machine counts one too many)."""
+            if not self.answered:
+                self.answered = True
                 with state.lock:
                     state.in_flight -= 1
 
@@ -86,6 +94,7 @@ def make_handler(state: ServerState) -> type[BaseHTTPRequestHandler]:
 
         def send_json(self, code: int, payload: dict, headers: Optional[dict] = None) -> None:
             raw = json.dumps(payload).encode()
+            self.leave()
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(raw)))

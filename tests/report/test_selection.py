@@ -10,7 +10,6 @@ from tests.report.conftest import mv, sample
 from tests.report.test_analysis import by_modality, mixed_samples
 
 
-
 def csv_rows(path):
     with path.open(encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
