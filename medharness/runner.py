@@ -26,6 +26,7 @@ from medharness.images import ImageError, check_image, image_hash
 from medharness.metrics.base import Metric
 from medharness.metrics.grouped import aggregate
 from medharness.models.base import ModelAdapter
+from medharness.models.judge import Judge, get_judge
 from medharness.provenance import data_fingerprint, digest, git_commit, package_versions
 from medharness.records import is_unicode, value_problem
 from medharness.registry import ADAPTERS, METRICS, TASK_PLUGINS
@@ -75,6 +76,7 @@ class Prepared:
     samples: list[Sample]
     generation: GenerationSettings
     options: dict[str, Any]
+    judge_card: Optional[ModelCard] = None  # the judge of judged metrics
 
 
 def utcnow() -> str:
@@ -128,12 +130,14 @@ def prepare(config: RunConfig) -> Prepared:
     if config.judge:
         options["judge"] = config.judge
     for metric in metrics:
-        if metric.batch is not None:
-            metric.batch([], options)  # raises a UserError when, say, no judge is configured
+        metric.check(options)
+    judge_card = load_model_card(options["judge"]) if any(m.batch for m in metrics) else None
+    if judge_card is not None:
+        ADAPTERS.get(judge_card.adapter).check_card(judge_card)
     return Prepared(
         config=config, task_card=task_card, plugin=plugin, model_card=model_card, metrics=metrics,
         split=split, data_dir=data_dir, samples=samples,
-        generation=generation_settings(task_card, model_card, config), options=options,
+        generation=generation_settings(task_card, model_card, config), options=options, judge_card=judge_card,
     )
 
 
@@ -157,7 +161,8 @@ def train_split(p: Prepared) -> list[Sample]:
     return samples
 
 
-def build_spec(p: Prepared, adapter: ModelAdapter) -> RunSpec:
+def build_spec(p: Prepared, adapter: ModelAdapter, judge: Optional[Judge] = None) -> RunSpec:
+    judged = {"judge_card": judge.card.model_dump(), "judge_fingerprint": judge.fingerprint} if judge else {}
     return RunSpec(
         task=p.task_card.name, task_version=p.task_card.version, task_format=p.task_card.format,
         split=p.split, data_source=p.plugin.data_source(p.data_dir),
@@ -165,7 +170,7 @@ def build_spec(p: Prepared, adapter: ModelAdapter) -> RunSpec:
         model_card=p.model_card.model_dump(), model_fingerprint=adapter.fingerprint(),
         generation=p.generation, limit=p.config.limit, seed=p.config.seed,
         metric_definitions={m.name: m.definition for m in p.metrics},
-        options={**p.options, "headline": p.task_card.headline, "group_by": p.task_card.group_by,
+        options={**p.options, **judged, "headline": p.task_card.headline, "group_by": p.task_card.group_by,
                  "lower_is_better": sorted(o for m in p.metrics if not m.higher_is_better for o in m.output_names())},
     )
 
@@ -286,10 +291,12 @@ class BatchEvaluator:
     `plan` is separate from `run` so that the runner can plan the next batch and let the
     adapter prefetch its inputs (decode and preprocess images) while the model works."""
 
-    def __init__(self, p: Prepared, adapter: ModelAdapter, cache: Optional[ResponseCache]) -> None:
+    def __init__(self, p: Prepared, adapter: ModelAdapter, cache: Optional[ResponseCache],
+                 judge: Optional[Judge] = None) -> None:
         self.p = p
         self.adapter = adapter
         self.cache = cache
+        self.judge = judge
         self.fingerprint = adapter.fingerprint()
 
     def plan(self, batch: Sequence[Sample]) -> Plan:
@@ -338,7 +345,7 @@ class BatchEvaluator:
         for metric in self.p.metrics:
             if metric.batch is None:
                 continue
-            for result, (value, record) in zip(results, metric.batch(results, self.p.options)):
+            for result, (value, record) in zip(results, metric.batch(results, self.p.options, self.judge)):
                 result.scores[metric.name] = value
                 result.extra[metric.name] = record
 
@@ -371,7 +378,8 @@ def _execute(
     try:
         train = train_split(p) if adapter.needs_train else []
         adapter.prepare(train, [Question.of(s) for s in p.samples])
-        spec = build_spec(p, adapter)
+        judge = get_judge(p.judge_card) if p.judge_card else None
+        spec = build_spec(p, adapter, judge)
         spec_hash = digest(spec.model_dump())
         run_dir, record = coordinator.agree(
             lambda: start_run_dir(config.results_dir, spec, spec_hash, config.resume, locks))
@@ -387,7 +395,7 @@ def _execute(
             files.repair_lines(part)
         done = files.done_ids(run_dir)
         todo = [s for s in mine if s.id not in done]
-        evaluate = BatchEvaluator(p, adapter, cache)
+        evaluate = BatchEvaluator(p, adapter, cache, judge)
         size = config.batch_size or p.model_card.batch_size
         count = len(mine) - len(todo)
         if progress:
