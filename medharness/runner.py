@@ -309,10 +309,10 @@ class BatchEvaluator:
                 skipped[s.id] = problem
                 continue
             requests[s.id] = request = self.p.plugin.request(s, self.p.generation)
-            if self.cache is None or not getattr(self.adapter, "needs_images", True):
+            if self.cache is None:
                 continue
             try:
-                hashes = [image_hash(i) for i in request.images]
+                hashes = [image_hash(i) for i in request.images] if self.adapter.needs_images else []
             except ImageError as exc:  # the file changed since the gate saw it
                 skipped[s.id] = exc
                 del requests[s.id]
@@ -383,9 +383,8 @@ def _execute(
         spec_hash = digest(spec.model_dump())
         run_dir, record = coordinator.agree(
             lambda: start_run_dir(config.results_dir, spec, spec_hash, config.resume, locks))
-        use_cache = config.use_cache and getattr(adapter, "use_cache", True)
         cache = None
-        if use_cache:
+        if config.use_cache and adapter.use_cache:
             own, main = config.results_dir / coordinator.cache_file(), config.results_dir / files.CACHE_FILE
             cache = ResponseCache(own, also_read=main if own != main else None)
         mine = coordinator.pick(p.samples)
