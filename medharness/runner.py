@@ -76,7 +76,7 @@ class Prepared:
     samples: list[Sample]
     generation: GenerationSettings
     options: dict[str, Any]
-    judge_card: Optional[ModelCard] = None  # the judge of judged metrics
+    judge: Optional[Judge] = None  # the judge of judged metrics, built from its card
 
 
 def utcnow() -> str:
@@ -131,13 +131,11 @@ def prepare(config: RunConfig) -> Prepared:
         options["judge"] = config.judge
     for metric in metrics:
         metric.check(options)
-    judge_card = load_model_card(options["judge"]) if any(m.batch for m in metrics) else None
-    if judge_card is not None:
-        ADAPTERS.get(judge_card.adapter).check_card(judge_card)
+    judge = get_judge(load_model_card(options["judge"])) if any(m.batch for m in metrics) else None
     return Prepared(
         config=config, task_card=task_card, plugin=plugin, model_card=model_card, metrics=metrics,
         split=split, data_dir=data_dir, samples=samples,
-        generation=generation_settings(task_card, model_card, config), options=options, judge_card=judge_card,
+        generation=generation_settings(task_card, model_card, config), options=options, judge=judge,
     )
 
 
@@ -161,8 +159,8 @@ def train_split(p: Prepared) -> list[Sample]:
     return samples
 
 
-def build_spec(p: Prepared, adapter: ModelAdapter, judge: Optional[Judge] = None) -> RunSpec:
-    judged = {"judge_card": judge.card.model_dump(), "judge_fingerprint": judge.fingerprint} if judge else {}
+def build_spec(p: Prepared, adapter: ModelAdapter) -> RunSpec:
+    judged = {"judge_card": p.judge.card.model_dump(), "judge_fingerprint": p.judge.fingerprint} if p.judge else {}
     return RunSpec(
         task=p.task_card.name, task_version=p.task_card.version, task_format=p.task_card.format,
         split=p.split, data_source=p.plugin.data_source(p.data_dir),
@@ -291,12 +289,10 @@ class BatchEvaluator:
     `plan` is separate from `run` so that the runner can plan the next batch and let the
     adapter prefetch its inputs (decode and preprocess images) while the model works."""
 
-    def __init__(self, p: Prepared, adapter: ModelAdapter, cache: Optional[ResponseCache],
-                 judge: Optional[Judge] = None) -> None:
+    def __init__(self, p: Prepared, adapter: ModelAdapter, cache: Optional[ResponseCache]) -> None:
         self.p = p
         self.adapter = adapter
         self.cache = cache
-        self.judge = judge
         self.fingerprint = adapter.fingerprint()
 
     def plan(self, batch: Sequence[Sample]) -> Plan:
@@ -345,7 +341,7 @@ class BatchEvaluator:
         for metric in self.p.metrics:
             if metric.batch is None:
                 continue
-            for result, (value, record) in zip(results, metric.batch(results, self.p.options, self.judge)):
+            for result, (value, record) in zip(results, metric.batch(results, self.p.options, self.p.judge)):
                 result.scores[metric.name] = value
                 result.extra[metric.name] = record
 
@@ -378,8 +374,7 @@ def _execute(
     try:
         train = train_split(p) if adapter.needs_train else []
         adapter.prepare(train, [Question.of(s) for s in p.samples])
-        judge = get_judge(p.judge_card) if p.judge_card else None
-        spec = build_spec(p, adapter, judge)
+        spec = build_spec(p, adapter)
         spec_hash = digest(spec.model_dump())
         run_dir, record = coordinator.agree(
             lambda: start_run_dir(config.results_dir, spec, spec_hash, config.resume, locks))
@@ -394,7 +389,7 @@ def _execute(
             files.repair_lines(part)
         done = files.done_ids(run_dir)
         todo = [s for s in mine if s.id not in done]
-        evaluate = BatchEvaluator(p, adapter, cache, judge)
+        evaluate = BatchEvaluator(p, adapter, cache)
         size = config.batch_size or p.model_card.batch_size
         count = len(mine) - len(todo)
         if progress:

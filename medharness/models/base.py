@@ -20,14 +20,11 @@ class ModelAdapter(ABC):
     run stops with that message).
     """
 
-    # The protocol the runner reads (docs/adapters.md, "What the runner reads"):
-    # needs_train: the runner loads the task's train split (gold answers included) for
-    # `prepare`, and refuses tasks without one.
+    # What the runner reads (docs/adapters.md). needs_train: load the task's train split (gold
+    # included) for `prepare`, refuse tasks without one. needs_images False: never opens images,
+    # so cache keys leave them out. use_cache False: never cached (the only switch but --no-cache).
     needs_train: ClassVar[bool] = False
-    # needs_images False: the adapter never opens the images, so its cache keys leave them out.
     needs_images: ClassVar[bool] = True
-    # use_cache False: answers are never cached (cheap to recompute, or read from a file); the
-    # only switch besides --no-cache.
     use_cache: ClassVar[bool] = True
 
     Options: ClassVar[type[CardOptions]] = CardOptions  # the card options this adapter reads
