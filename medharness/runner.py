@@ -28,6 +28,7 @@ from medharness.images import ImageError, check_image, image_hash
 from medharness.metrics.base import Metric
 from medharness.metrics.grouped import aggregate
 from medharness.models.base import ModelAdapter
+from medharness.models.judge import Judge, get_judge
 from medharness.provenance import data_fingerprint, digest, git_commit, package_versions
 from medharness.records import is_unicode, value_problem
 from medharness.registry import ADAPTERS, METRICS, TASK_PLUGINS
@@ -78,6 +79,7 @@ class Prepared:
     samples: list[Sample]
     generation: GenerationSettings
     options: dict[str, Any]
+    judge: Optional[Judge] = None  # the judge of judged metrics, built from its card
 
 
 def utcnow() -> str:
@@ -136,12 +138,12 @@ def prepare(config: RunConfig) -> Prepared:
     if config.judge:
         options["judge"] = config.judge
     for metric in metrics:
-        if metric.batch is not None:
-            metric.batch([], options)  # raises a UserError when, say, no judge is configured
+        metric.check(options)
+    judge = get_judge(load_model_card(options["judge"])) if any(m.batch for m in metrics) else None
     return Prepared(
         config=config, task_card=task_card, plugin=plugin, model_card=model_card, metrics=metrics,
         split=split, data_dir=data_dir, samples=samples,
-        generation=generation_settings(task_card, model_card, config), options=options,
+        generation=generation_settings(task_card, model_card, config), options=options, judge=judge,
     )
 
 
@@ -166,6 +168,7 @@ def train_split(p: Prepared) -> list[Sample]:
 
 
 def build_spec(p: Prepared, adapter: ModelAdapter) -> RunSpec:
+    judged = {"judge_card": p.judge.card.model_dump(), "judge_fingerprint": p.judge.fingerprint} if p.judge else {}
     return RunSpec(
         task=p.task_card.name, task_version=p.task_card.version, task_format=p.task_card.format,
         split=p.split, data_source=p.plugin.data_source(p.data_dir),
@@ -173,7 +176,7 @@ def build_spec(p: Prepared, adapter: ModelAdapter) -> RunSpec:
         model_card=p.model_card.model_dump(), model_fingerprint=adapter.fingerprint(),
         generation=p.generation, limit=p.config.limit, seed=p.config.seed,
         metric_definitions={m.name: m.definition for m in p.metrics},
-        options={**p.options, "headline": p.task_card.headline, "group_by": p.task_card.group_by,
+        options={**p.options, **judged, "headline": p.task_card.headline, "group_by": p.task_card.group_by,
                  "lower_is_better": sorted(o for m in p.metrics if not m.higher_is_better for o in m.output_names())},
     )
 
@@ -320,10 +323,10 @@ class BatchEvaluator:
                 skipped[s.id] = problem
                 continue
             requests[s.id] = request = with_max_side(self.p.plugin.request(s, self.p.generation))
-            if self.cache is None or not getattr(self.adapter, "needs_images", True):
+            if self.cache is None:
                 continue
             try:
-                hashes = [image_hash(i) for i in request.images]
+                hashes = [image_hash(i) for i in request.images] if self.adapter.needs_images else []
             except ImageError as exc:  # the file changed since the gate saw it
                 skipped[s.id] = exc
                 del requests[s.id]
@@ -356,7 +359,7 @@ class BatchEvaluator:
         for metric in self.p.metrics:
             if metric.batch is None:
                 continue
-            for result, (value, record) in zip(results, metric.batch(results, self.p.options)):
+            for result, (value, record) in zip(results, metric.batch(results, self.p.options, self.p.judge)):
                 result.scores[metric.name] = value
                 result.extra[metric.name] = record
 
@@ -393,9 +396,8 @@ def _execute(
         spec_hash = digest(spec.model_dump())
         run_dir, record = coordinator.agree(
             lambda: start_run_dir(config.results_dir, spec, spec_hash, config.resume, locks))
-        use_cache = config.use_cache and getattr(adapter, "use_cache", True)
         cache = None
-        if use_cache:
+        if config.use_cache and adapter.use_cache:
             own, main = config.results_dir / coordinator.cache_file(), config.results_dir / files.CACHE_FILE
             cache = ResponseCache(own, also_read=main if own != main else None)
         mine = coordinator.pick(p.samples)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Protocol, Sequence
 
+from medharness.errors import UserError
 from medharness.registry import METRICS
 
 
@@ -28,9 +29,23 @@ PerSample = Callable[[str, Scorable], Optional[float]]
 # A corpus function gets the scored items of one group and returns {metric name: value}; one
 # call may produce a family of values (BLEU-1..4, METEOR, ...).
 Corpus = Callable[[Sequence[Scored]], dict[str, Optional[float]]]
-# A batch scorer calls another model (an LLM judge): it gets a batch of scored items and the task
-# card's options, and returns per item (score or None, a record stored in the sample's `extra`).
-BatchScorer = Callable[[Sequence[Scored], dict[str, Any]], list[tuple[Optional[float], dict[str, Any]]]]
+
+
+class Verdict(Protocol):
+    score: Optional[float]  # None: unreadable, or the request failed (`record["error"]`)
+    record: dict[str, Any]  # stored in the sample's `extra`
+
+
+class Judge(Protocol):
+    """A model that grades answers (models/judge.py), built by the runner from the judge's card."""
+
+    def grade(self, prompts: Sequence[str], parse: Callable[[str], Optional[float]], max_new_tokens: int,
+              retry_prompts: Optional[Sequence[str]], temperatures: Sequence[float]) -> Sequence[Verdict]: ...
+
+
+# A batch scorer asks the judge: it gets a batch of scored items, the task card's options and the
+# judge, and returns per item (score or None, a record stored in the sample's `extra`).
+BatchScorer = Callable[[Sequence[Scored], dict[str, Any], Judge], list[tuple[Optional[float], dict[str, Any]]]]
 
 
 @dataclass(frozen=True)
@@ -57,6 +72,13 @@ class Metric:
 
     def output_names(self) -> tuple[str, ...]:
         return self.outputs or (self.name,)
+
+    def check(self, options: dict[str, Any]) -> None:
+        """Fails in one line, before any model call, when the task's options cannot work: a
+        batch scorer without a judge named."""
+        if self.batch is not None and not options.get("judge"):
+            raise UserError(f"{self.name} needs a judge model: pass --judge <model card> (e.g. an `openai` "
+                            "card for a served LLM) or set `judge:` in the task card's options")
 
 
 def register_metric(metric: Metric) -> Metric:

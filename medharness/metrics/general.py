@@ -12,7 +12,7 @@ from typing import Optional, Sequence
 
 from medharness.metrics.base import Metric, Scorable, Scored, register_metric
 from medharness.metrics.choice import choice_correct
-from medharness.metrics.normalize import vqa_v2
+from medharness.text import vqa_v2
 
 # ---------------------------------------------------------------- POPE (yes/no)
 

@@ -1,4 +1,5 @@
-"""Metrics graded by a judge model (`--judge <model card>`, or `judge:` in the task's options).
+"""Metrics graded by a judge model (`--judge <model card>`, or `judge:` in the task's options),
+which the runner builds from its card and passes to the batch scorer.
 
 `mmvet_judge` is MM-Vet's own grading: its few-shot prompt, its score parsing, its re-asks.
 `open_judge_match` is an extra view on open medical answers, reported beside the rule-based
@@ -13,8 +14,7 @@ import re
 import warnings
 from typing import Any, Callable, Optional, Sequence
 
-from medharness.metrics.base import Metric, Scored, register_metric
-from medharness.models.judge import VerdictParser, get_judge, judge_card
+from medharness.metrics.base import Judge, Metric, Scored, register_metric
 
 SHOW = 5  # sample ids listed in a warning
 Row = tuple[Optional[float], dict[str, Any]]
@@ -94,18 +94,14 @@ def parse_yes_no(verdict: str) -> Optional[float]:
 def judged_scorer(
     metric: str,
     prompts: Callable[[Scored], tuple[str, str]],
-    parse: VerdictParser,
+    parse: Callable[[str], Optional[float]],
     temperatures: Sequence[float],
     max_tokens: int,
     applies: Callable[[Scored], bool] = lambda item: True,
-) -> Callable[[Sequence[Scored], dict[str, Any]], list[Row]]:
+) -> Callable[[Sequence[Scored], dict[str, Any], Judge], list[Row]]:
     """A batch scorer that sends the applicable, answered items of a batch to the judge."""
 
-    def score(items: Sequence[Scored], options: dict[str, Any]) -> list[Row]:
-        name = options.get("judge")
-        if not items:
-            judge_card(name, metric)  # the runner's up-front check: fail before any model call
-            return []
+    def score(items: Sequence[Scored], options: dict[str, Any], judge: Judge) -> list[Row]:
         rows: list[Row] = [(None, {}) for _ in items]
         ask = []
         for i, item in enumerate(items):
@@ -118,7 +114,6 @@ def judged_scorer(
                 ask.append(i)
         if not ask:
             return rows
-        judge = get_judge(name, metric)
         first, retry = zip(*(prompts(items[i]) for i in ask))
         verdicts = judge.grade(first, parse, max_tokens, retry, temperatures)
         unreadable, failed = [], []

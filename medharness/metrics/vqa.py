@@ -2,7 +2,7 @@
 
 Closed metrics apply to items whose `answer_type` is "closed" and return None on open items;
 open metrics the reverse. An item with several references scores its best reference. Each
-metric names its normalisation from `medharness.metrics.normalize`.
+metric names its normalisation from `medharness.text`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections import Counter
 from typing import Callable, Optional
 
 from medharness.metrics.base import Metric, Scorable, register_metric
-from medharness.metrics.normalize import llavamed, lmms_slake, squad, vqa_v2, word_tokens
+from medharness.text import llavamed, lmms_slake, squad, vqa_v2, word_tokens
 
 ItemScore = Callable[[str, str], float]  # (prediction, one reference) -> score
 

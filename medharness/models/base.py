@@ -20,9 +20,12 @@ class ModelAdapter(ABC):
     run stops with that message).
     """
 
-    # True: the runner loads the task's train split (gold answers included) for `prepare`,
-    # and refuses tasks without one.
-    needs_train: bool = False
+    # What the runner reads (docs/adapters.md). needs_train: load the task's train split (gold
+    # included) for `prepare`, refuse tasks without one. needs_images False: never opens images,
+    # so cache keys leave them out. use_cache False: never cached (the only switch but --no-cache).
+    needs_train: ClassVar[bool] = False
+    needs_images: ClassVar[bool] = True
+    use_cache: ClassVar[bool] = True
 
     Options: ClassVar[type[CardOptions]] = CardOptions  # the card options this adapter reads
 

@@ -1,4 +1,5 @@
-"""A judge: a second model, named by its model card, that grades answers for judged metrics.
+"""A judge: a second model, named by its model card, that grades answers for judged metrics
+(the runner builds it and hands it to them; its card and fingerprint go into the run spec).
 
 Any adapter can judge (an `openai` card for a hosted or vLLM-served LLM, an `hf` card for a
 local one). Judges are text-only here: they see the question, the references and the answer.
@@ -11,8 +12,6 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
-from medharness.cards import load_model_card
-from medharness.errors import UserError
 from medharness.models.base import ModelAdapter
 from medharness.registry import ADAPTERS
 from medharness.schema import GenerationSettings, ModelCard, Request
@@ -79,16 +78,8 @@ _judges: dict[str, Judge] = {}
 _lock = threading.Lock()
 
 
-def judge_card(name: Optional[str], metric: str) -> ModelCard:
-    """The judge's model card; no judge configured is one line saying how to give one."""
-    if not name:
-        raise UserError(f"{metric} needs a judge model: pass --judge <model card> (e.g. an `openai` "
-                        "card for a served LLM) or set `judge:` in the task card's options")
-    return load_model_card(name)
-
-
-def get_judge(name: str, metric: str) -> Judge:
+def get_judge(card: ModelCard) -> Judge:
     with _lock:
-        if name not in _judges:
-            _judges[name] = Judge(judge_card(name, metric))
-        return _judges[name]
+        if card.name not in _judges:
+            _judges[card.name] = Judge(card)
+        return _judges[card.name]

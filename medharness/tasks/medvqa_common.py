@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator, Optional
 
 from medharness.errors import UserError
 from medharness.images import ImageError, exc_reason, resolve_inside
-from medharness.metrics.normalize import lmms_slake
+from medharness.text import lmms_slake
 from medharness.records import RecordError, json_kind, sample_id, text_problem
 from medharness.schema import ImageRef, Sample
 from medharness.tasks.base import TaskPlugin

@@ -153,3 +153,19 @@ def test_modality_outside_the_vocabulary_is_refused(data, tmp_path):
     first = {s.id: s for s in load_run(run_dir)[1]}["test-0"]
     assert first.skip_reason == "malformed record"
     assert first.error.startswith("test.jsonl:1: ") and "modality 'CT scan' is not one of ct, mri" in first.error
+
+
+@pytest.mark.parametrize(("flags", "cached"), [({"needs_images": False}, 38), ({"use_cache": False}, 0)])
+def test_use_cache_alone_turns_the_cache_off(data, tmp_path, flags, cached):
+    """A text-only adapter (needs_images False) is still cached; only use_cache turns it off."""
+    from medharness.models.mock import MockAdapter
+    from medharness.registry import ADAPTERS
+
+    name = "mock-" + "-".join(flags)
+    if name not in ADAPTERS:
+        ADAPTERS.register(name, type(name, (MockAdapter,), dict(flags)))
+    card = tmp_path / "flags.yaml"
+    card.write_text(f"adapter: {name}\n")
+    run(data, tmp_path / "r", model=str(card))
+    _, second = run(data, tmp_path / "r", model=str(card))
+    assert second.n_cached == cached

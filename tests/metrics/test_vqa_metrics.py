@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from medharness.metrics.normalize import NORMALISATIONS
+from medharness import text
 from medharness.registry import METRICS
 from medharness.schema import Sample
 
@@ -37,7 +37,7 @@ def test_metric_case(case):
 
 @pytest.mark.parametrize("case", NORMALISE_CASES, ids=lambda c: f"{c['normalisation']}:{c['input']!r}")
 def test_normalisation_case(case):
-    assert NORMALISATIONS[case["normalisation"]](case["input"]) == case["expected"]
+    assert getattr(text, case["normalisation"])(case["input"]) == case["expected"]
 
 
 def test_every_metric_is_registered_with_a_definition_and_has_cases():

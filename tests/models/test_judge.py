@@ -9,6 +9,7 @@ from typing import Optional
 
 import pytest
 
+from medharness.cards import load_model_card
 from medharness.errors import UserError
 from medharness.fixtures.base import write_fixture
 from medharness.metrics import judged
@@ -17,6 +18,7 @@ from medharness.metrics.judged import (
 )
 from medharness.models import judge as judge_module
 from medharness.registry import METRICS
+from medharness.runner import RunConfig, prepare
 from medharness.schema import SampleResult
 from tests.core.helpers import cli, load_run, model_card, run_dirs
 from tests.models.fake_openai_server import FakeOpenAIServer, ServerState, hashed_answer, user_text
@@ -76,6 +78,10 @@ def judge_yaml(server, tmp_path: Path) -> Path:
                       options={"base_url": server.base_url, **FAST})
 
 
+def judge_of(card: Path) -> judge_module.Judge:
+    return judge_module.get_judge(load_model_card(str(card)))
+
+
 def item(sid: str, prediction: str, answer: str, answer_type: str = "open",
          error: Optional[str] = None) -> SampleResult:
     return SampleResult(id=sid, prompt=f"question {sid}?", prediction=prediction, references=[answer],
@@ -117,14 +123,16 @@ def test_open_match_prompt_shows_all_references() -> None:
 @pytest.mark.parametrize("name", ["mmvet_judge", "open_judge_match"])
 def test_no_judge_is_one_line(name: str) -> None:
     with pytest.raises(UserError) as err:
-        METRICS.get(name).batch([], {})
+        METRICS.get(name).check({})
     assert str(err.value).startswith(f"{name} needs a judge model: pass --judge <model card>")
     assert "\n" not in str(err.value)
 
 
-def test_unknown_judge_card() -> None:
+def test_unknown_judge_card(tmp_path: Path) -> None:
+    config = RunConfig(task="mmvet", model="mock", data_dir=write_fixture("mmvet", tmp_path / "data"),
+                       results_dir=tmp_path / "results", judge="no-such-judge")
     with pytest.raises(UserError, match="unknown model 'no-such-judge'"):
-        METRICS.get("mmvet_judge").batch([], {"judge": "no-such-judge"})
+        prepare(config)
 
 
 def test_mmvet_judge_scores_and_records(server, judge_yaml: Path) -> None:
@@ -132,7 +140,7 @@ def test_mmvet_judge_scores_and_records(server, judge_yaml: Path) -> None:
              item("c", "rambling", "dog"), item("d", "late", "dog"),
              item("e", "", "dog", error="image not found: x.png")]
     with pytest.warns(UserWarning, match=r"mmvet_judge: judge verdict unreadable after 5 asks; scored 0.0: 1 sample\(s\): c"):
-        rows = METRICS.get("mmvet_judge").batch(items, {"judge": str(judge_yaml)})
+        rows = METRICS.get("mmvet_judge").batch(items, {}, judge_of(judge_yaml))
     assert [score for score, _ in rows] == [0.0, 0.0, 0.0, 0.6, 0.0]
     a, b, c, d, e = (record for _, record in rows)
     assert a["judge"] == "judge-llm" and len(a["judge_fingerprint"]) == 16
@@ -149,7 +157,7 @@ def test_mmvet_judge_scores_and_records(server, judge_yaml: Path) -> None:
 
 
 def test_mmvet_judge_full_credit(server, judge_yaml: Path) -> None:
-    rows = METRICS.get("mmvet_judge").batch([item("a", "it is a dog", "Dog")], {"judge": str(judge_yaml)})
+    rows = METRICS.get("mmvet_judge").batch([item("a", "it is a dog", "Dog")], {}, judge_of(judge_yaml))
     assert rows[0][0] == 1.0
 
 
@@ -157,7 +165,7 @@ def test_failed_judge_request_is_not_scored(server, judge_yaml: Path) -> None:
     first, _ = mmvet_prompts(item("z", "zzz", "dog"))
     server.state.scripts[first] = ["status:400"]
     with pytest.warns(UserWarning, match="judge request failed; not scored: 1 sample"):
-        rows = METRICS.get("mmvet_judge").batch([item("z", "zzz", "dog")], {"judge": str(judge_yaml)})
+        rows = METRICS.get("mmvet_judge").batch([item("z", "zzz", "dog")], {}, judge_of(judge_yaml))
     score, record = rows[0]
     assert score is None and "HTTP 400" in record["error"] and record["verdict"] is None
 
@@ -166,7 +174,7 @@ def test_open_judge_match_only_open(server, judge_yaml: Path) -> None:
     items = [item("o1", "yes-ish", "liver"), item("o2", "no-ish", "liver"), item("o3", "the liver", "Liver"),
              item("c1", "yes", "yes", answer_type="closed"), item("o4", "waffle", "lung")]
     with pytest.warns(UserWarning, match=r"open_judge_match: judge verdict unreadable after 3 asks; scored 0.0: 1 sample\(s\): o4"):
-        rows = METRICS.get("open_judge_match").batch(items, {"judge": str(judge_yaml)})
+        rows = METRICS.get("open_judge_match").batch(items, {}, judge_of(judge_yaml))
     assert [score for score, _ in rows] == [1.0, 0.0, 1.0, None, 0.0]
     assert rows[3][1] == {}
     assert rows[0][1]["verdict"] == "Yes, it matches."
@@ -195,9 +203,12 @@ def test_mmvet_run_end_to_end(server, judge_yaml: Path, tmp_path: Path) -> None:
     results, proc = run_mmvet(server, judge_yaml, tmp_path, "--judge", str(judge_yaml))
     assert proc.returncode == 0, proc.stderr
     (run_dir,) = run_dirs(results)
-    _, samples = load_run(run_dir)
+    run, samples = load_run(run_dir)
     answered = [s for s in samples if not s.error]
     assert answered
+    options = run["spec"]["options"]
+    assert options["judge_card"]["name"] == "judge-llm"
+    assert options["judge_fingerprint"] == answered[0].extra["mmvet_judge"]["judge_fingerprint"]
     for s in answered:
         record = s.extra["mmvet_judge"]
         assert record["judge"] == "judge-llm" and record["parsed"]

@@ -2,8 +2,6 @@
 
 import csv
 
-import pytest
-
 from medharness.report.document import Score
 from medharness.report.selection import analyze_selection, best_of
 from tests.report.conftest import mv, sample

@@ -1,13 +1,14 @@
 """The general-domain task plugins on their generated fixtures (lmms-lab parquet layouts)."""
 
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
 from medharness.cards import load_task_card
 from medharness.errors import UserError
 from medharness.fixtures.base import write_fixture
-from medharness.fixtures.general import fixture_name_for
+from medharness.fixtures.general import WRITERS
 from medharness.images import open_image
 from medharness.registry import TASK_PLUGINS
 from medharness.schema import GenerationSettings
@@ -18,6 +19,14 @@ COUNTS = {
     "pope-adversarial": 10, "pope-popular": 10, "pope-random": 10, "textvqa": 20, "chartqa": 24,
     "gqa": 20, "mmbench": 24, "seedbench": 24,
 }
+
+
+def fixture_name_for(task: str) -> Optional[str]:
+    """The fixture that holds a general task's data (mmmu-health reads the mmmu fixture)."""
+    if task in WRITERS:
+        return task
+    prefix = task.split("-")[0]
+    return prefix if prefix in WRITERS else None
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,6 @@ class DragonflyAdapter(ModelAdapter):
     """Card: `weights` (hub id or folder) or `options.tiny: gen1|gen2`; `dtype`/`device`
     (auto = bf16 on CUDA, fp32 on CPU); options as DragonflyOptions declares them."""
 
-    needs_images = True
     Options = DragonflyOptions
 
     def __init__(self, card: ModelCard) -> None:

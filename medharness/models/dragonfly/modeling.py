@@ -236,7 +236,8 @@ class DragonflyForCausalLM(DragonflyPreTrainedModel, GenerationMixin):
             seed = selection_seeds[image] if selection_seeds is not None else None
             features.append(image_embeddings(projected[image], generation, plan, seed, grids[image]))
         features = torch.cat(features).to(inputs_embeds.dtype)
-        assert features.shape[0] == int(counts.sum()), (features.shape, int(counts.sum()))
+        if features.shape[0] != int(counts.sum()):  # masked_scatter drops a surplus silently
+            raise ValueError(f"{features.shape[0]} visual features for {int(counts.sum())} image placeholders")
         return inputs_embeds.masked_scatter(is_placeholder.unsqueeze(-1), features)
 
     def forward(

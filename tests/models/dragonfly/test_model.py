@@ -102,6 +102,17 @@ def test_mismatched_image_count_is_refused(tiny, random_image):
         model(**inputs)
 
 
+def test_features_not_matching_the_placeholders_are_refused(tiny, random_image, monkeypatch):
+    from medharness.models.dragonfly import modeling
+
+    model, processor = tiny[1]
+    inputs = processor([format_prompt("q")], [random_image(40, 40)])
+    embed = modeling.image_embeddings
+    monkeypatch.setattr(modeling, "image_embeddings", lambda *a: torch.cat([embed(*a), embed(*a)[:1]]))
+    with pytest.raises(ValueError, match=r"^\d+ visual features for \d+ image placeholders$"):
+        model(**inputs)
+
+
 @pytest.mark.parametrize("generation", [1, 2])
 def test_tower_stopped_at_the_used_layer_gives_the_same_bits(tiny, random_image, generation):
     model, processor = tiny[generation]

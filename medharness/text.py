@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import re
 import string
-from typing import Callable
 
 # Full-width and CJK punctuation, as lmms-eval's SLAKE task lists it.
 CJK_PUNCTUATION = "！？｡。＂＃＄％＆＇（）＊＋，－／：；＜＝＞＠［＼］＾＿｀｛｜｝～、，。；：《》？【】（）"
@@ -136,11 +135,3 @@ def word_tokens(normalised: str) -> list[str]:
     """Whitespace words, with every CJK character a word of its own."""
     return _CJK_CHAR.sub(r" \1 ", normalised).split()
 
-
-Normalisation = Callable[[str], str]
-NORMALISATIONS: dict[str, Normalisation] = {
-    "squad": squad,
-    "vqa_v2": vqa_v2,
-    "llavamed": llavamed,
-    "lmms_slake": lmms_slake,
-}
