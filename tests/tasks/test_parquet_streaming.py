@@ -15,7 +15,6 @@ from medharness import images
 from medharness.cards import load_task_card
 from medharness.errors import UserError
 from medharness.fixtures.base import write_fixture
-from medharness.fixtures.general import fixture_name_for
 from medharness.fixtures.medvqa import image_bytes as jpeg  # a small JPEG per seed
 from medharness.images import ImageError, image_bytes, image_hash, open_image
 from medharness.models.mock import MockAdapter
@@ -24,6 +23,7 @@ from medharness.results import read_samples
 from medharness.runner import RunConfig, execute
 from medharness.schema import ImageRef
 from medharness.tasks.general_data import image_refs, read_rows
+from tests.tasks.test_general_loaders import fixture_name_for
 
 IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 # task -> the fixture holding it in a parquet layout
