@@ -7,7 +7,7 @@ import sys
 import traceback
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional, TextIO
+from typing import TYPE_CHECKING, Annotated, Iterable, Optional, TextIO
 
 import typer
 from rich.text import Text
@@ -222,6 +222,11 @@ def demo(
     run_demo(data, results, out)
 
 
+def print_written(paths: Iterable[Path]) -> None:
+    for path in paths:
+        console.print(f"wrote {path}")
+
+
 @app.command()
 def report(
     results: ResultsOpt = Path("results"),
@@ -231,8 +236,7 @@ def report(
     """Leaderboard from results/ (Markdown, CSV, self-contained HTML). Never runs a model."""
     from medharness.report.leaderboard import write_leaderboard
 
-    for path in write_leaderboard(results, out, baseline):
-        console.print(f"wrote {path}")
+    print_written(write_leaderboard(results, out, baseline))
 
 
 @app.command()
@@ -246,8 +250,7 @@ def view(
     from medharness.report.explorer import write_explorers
 
     page = out if out.suffix.lower() in (".html", ".htm") else None
-    for path in write_explorers(results, out if page is None else out.parent, split_list(task) or None, page, data_dir):
-        console.print(f"wrote {path}")
+    print_written(write_explorers(results, out if page is None else out.parent, split_list(task) or None, page, data_dir))
 
 
 @analyze_app.command("modality")
@@ -255,8 +258,7 @@ def analyze_modality(results: ResultsOpt = Path("results"), out: OutOpt = Path("
     """Per-modality, organ and question-type tables and charts with CIs, for every model."""
     from medharness.report.analysis import analyze_modality as study
 
-    for path in study(results, out, split_list(task) or None):
-        console.print(f"wrote {path}")
+    print_written(study(results, out, split_list(task) or None))
 
 
 @analyze_app.command("selection")
@@ -264,8 +266,7 @@ def analyze_selection(results: ResultsOpt = Path("results"), out: OutOpt = Path(
     """Dragonfly sweeps: metric against selection ratio, with visual tokens and seconds per sample."""
     from medharness.report.selection import analyze_selection as study
 
-    for path in study(results, out, split_list(task) or None):
-        console.print(f"wrote {path}")
+    print_written(study(results, out, split_list(task) or None))
 
 
 @analyze_app.command("hallucination")
@@ -273,8 +274,7 @@ def analyze_hallucination(results: ResultsOpt = Path("results"), out: OutOpt = P
     """POPE, HallusionBench, ProbMed: yes-ratio, false yes on gold-no items and paired scores, by group and selection ratio."""
     from medharness.report.hallucination import analyze_hallucination as study
 
-    for path in study(results, out, split_list(task) or None):
-        console.print(f"wrote {path}")
+    print_written(study(results, out, split_list(task) or None))
 
 
 @analyze_app.command("cost")
@@ -282,8 +282,7 @@ def analyze_cost(results: ResultsOpt = Path("results"), out: OutOpt = Path("repo
     """Headline metric against visual tokens, FLOPs, seconds (fresh rows) and peak memory per setting, Pareto front marked."""
     from medharness.report.cost import analyze_cost as study
 
-    for path in study(results, out, split_list(task) or None):
-        console.print(f"wrote {path}")
+    print_written(study(results, out, split_list(task) or None))
 
 
 python_show_warning = warnings.showwarning
