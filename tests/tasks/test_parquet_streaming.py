@@ -15,7 +15,7 @@ from medharness import images
 from medharness.cards import load_task_card
 from medharness.errors import UserError
 from medharness.fixtures.base import write_fixture
-from medharness.fixtures.general import fixture_name_for
+from tests.tasks.test_general_loaders import fixture_name_for
 from medharness.fixtures.medvqa import image_bytes as jpeg  # a small JPEG per seed
 from medharness.images import ImageError, image_bytes, image_hash, open_image
 from medharness.models.mock import MockAdapter
@@ -138,7 +138,7 @@ def eager(refs: list[ImageRef]) -> list[ImageRef]:
 
 @pytest.mark.parametrize("batch_size", [1, 5])
 def test_a_run_gives_the_same_results_as_with_the_bytes_in_memory(batch_size, tmp_path, monkeypatch):
-    import medharness.tasks.pathvqa as pathvqa
+    import medharness.tasks.medvqa_common as medvqa  # the HF parquet copies' reader
 
     folder = write_fixture("pathvqa-hf", tmp_path)
 
@@ -149,8 +149,8 @@ def test_a_run_gives_the_same_results_as_with_the_bytes_in_memory(batch_size, tm
         return rows, record.metrics.model_dump(), record.spec.data_fingerprint
 
     lazy = run("lazy")
-    lazy_image = pathvqa.parquet_image
-    monkeypatch.setattr(pathvqa, "parquet_image", lambda row, name: (eager(lazy_image(row, name)[0]), lazy_image(row, name)[1]))
+    lazy_image = medvqa.parquet_image
+    monkeypatch.setattr(medvqa, "parquet_image", lambda row, name: (eager(lazy_image(row, name)[0]), lazy_image(row, name)[1]))
     assert run("eager") == lazy
 
 
