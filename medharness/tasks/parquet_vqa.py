@@ -20,8 +20,10 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional
 
+from pydantic import field_validator
+
 from medharness.registry import TASK_PLUGINS
-from medharness.schema import Sample
+from medharness.schema import Sample, template_fields
 from medharness.tasks.base import card_modality
 from medharness.tasks.general_data import ParquetOptions, ParquetTask, Row, as_list, image_refs, is_missing
 
@@ -41,6 +43,13 @@ class ParquetVqaOptions(ParquetOptions):
     metadata_columns: Optional[dict[str, str]] = None
     value_maps: Optional[dict[str, dict[str, str]]] = None
     comma_lists: Optional[list[str]] = None
+
+    @field_validator("image_name")
+    @classmethod
+    def plain_fields(cls, template: Optional[str]) -> Optional[str]:
+        if template is not None:
+            template_fields(template)  # plain {column} fields only: str.format can only insert text
+        return template
 
 
 class RowFields(dict):

@@ -66,3 +66,11 @@ def test_a_parquet_vqa_card_with_its_own_column_mapping(cards, tmp_path):
     assert all(r["outcome"] == "scored" and r["images"] == [f"{i}.png"] for i, r in enumerate(rows))
     assert [r["metadata"]["modality"] for r in rows[:2]] == ["unknown", "xray"]
     assert {r["metadata"]["modality_source"] for r in rows} == {"derived"}
+
+
+def test_an_image_name_template_inserts_only_plain_fields(cards, tmp_path, capsys):
+    write_card(cards, "bad-name", "textvqa", options={"image_name": "{image_id.__class__}.jpg"})
+    with pytest.raises(SystemExit) as done:
+        main(["validate", str(cards / "tasks" / "bad-name.yaml")])
+    assert done.value.code == 2
+    assert "option 'image_name': prompt field {image_id.__class__} is not a plain {name} field" in capsys.readouterr().err
