@@ -37,7 +37,7 @@ from medharness.schema import (
     SampleResult, TaskCard,
 )
 from medharness.store import ResponseCache, cache_key
-from medharness.tasks.base import TaskPlugin
+from medharness.tasks.base import TaskPlugin, check_split, existing_folder
 
 ProgressHook = Callable[[int, int], None]  # (samples done so far, total)
 TRAIN_SPLIT = "train"
@@ -89,9 +89,7 @@ def utcnow() -> str:
 def resolve_data_dir(given: Optional[Path], card: TaskCard) -> Optional[Path]:
     if given is None and card.data_env and os.environ.get(card.data_env):
         given = Path(os.environ[card.data_env])
-    if given is not None and not given.is_dir():
-        raise UserError(f"data folder {str(given)!r} does not exist; pass --data-dir with the dataset's folder")
-    return given
+    return None if given is None else existing_folder(given, "the dataset (--data-dir)")
 
 
 def generation_settings(task: TaskCard, model: ModelCard, config: RunConfig) -> GenerationSettings:
@@ -123,8 +121,7 @@ def prepare(config: RunConfig) -> Prepared:
     ADAPTERS.get(model_card.adapter).check_card(model_card)  # unknown adapter or option: fail before loading any data
     metrics = [METRICS.get(name) for name in task_card.metrics]
     split = config.split or task_card.split
-    if split not in task_card.splits:
-        raise UserError(f"task {task_card.name!r} has no split {split!r}; choose one of {', '.join(task_card.splits)}")
+    check_split(task_card, split)
     files.check_writable(config.results_dir)
     data_dir = resolve_data_dir(config.data_dir, task_card)
     samples = list(plugin.load(data_dir, split))

@@ -64,3 +64,11 @@ class ModelAdapter(ABC):
 
     def close(self) -> None:
         """Release resources (servers, GPU memory). Called once at the end of a run."""
+
+
+def cut_at_stop(text: str, stops: Sequence[str]) -> str:
+    """The one rule for stop strings, whatever the adapter: the decoded text up to the earliest
+    stop string (empty stops ignored), with surrounding whitespace stripped. Stripping comes
+    after the cut, so a stop that begins with whitespace ("\nUSER:") is still found."""
+    cuts = [text.find(s) for s in stops if s and s in text]
+    return (text[: min(cuts)] if cuts else text).strip()

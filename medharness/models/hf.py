@@ -18,7 +18,7 @@ from typing import Any, Optional
 from medharness.cards import CardOptions
 from medharness.errors import UserError
 from medharness.images import ImageError, open_image
-from medharness.models.base import ModelAdapter
+from medharness.models.base import ModelAdapter, cut_at_stop
 from medharness.models.devices import device_and_dtype
 from medharness.registry import ADAPTERS
 from medharness.schema import GenerationSettings, ModelCard, Prediction, Request
@@ -190,7 +190,7 @@ class HFAdapter(ModelAdapter):
             ids = inputs["input_ids"][row]
             predictions.append(Prediction(
                 sample_id=request.sample_id,
-                text=cut_at_stop(text, settings.stop).strip(),
+                text=cut_at_stop(text, settings.stop),
                 input_tokens=int(inputs["attention_mask"][row].sum()),
                 visual_tokens=int((ids == image_token_id).sum()) if image_token_id is not None else None,
                 output_tokens=n_out,
@@ -242,11 +242,6 @@ def count_output_tokens(new: list[int], eos_ids: set[int], pad_id: Optional[int]
     while n and pad_id is not None and new[n - 1] == pad_id:
         n -= 1
     return n
-
-
-def cut_at_stop(text: str, stop: list[str]) -> str:
-    cuts = [text.find(s) for s in stop if s and s in text]
-    return text[: min(cuts)] if cuts else text
 
 
 ADAPTERS.register("hf", HFAdapter)

@@ -105,7 +105,9 @@ def members(samples: Sequence[SampleResult], key: str) -> dict[str, list[SampleR
 
 
 def probe_of(run: Run) -> Optional[Probe]:
-    return PROBES.get(run.record.spec.task_format)
+    """The probe whose scores the run headlines: by metric, not format (POPE is read by the
+    generic parquet_vqa format, and any card with POPE's metrics is a POPE probe)."""
+    return next((p for p in PROBES.values() if run.headline in p.metrics), None)
 
 
 def setting(run: Run, name: str) -> Optional[str]:

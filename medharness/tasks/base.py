@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Iterator, Optional
+from typing import Any, ClassVar, Iterator, Literal, Optional
 
 from medharness.cards import CardOptions, parse_options
 from medharness.errors import UserError
@@ -22,10 +22,48 @@ def local_data_folder(data_source: str) -> Optional[str]:
     return None if data_source.startswith("hf:") else data_source
 
 
+def check_split(card: TaskCard, split: str) -> None:
+    """The one split check: `run` makes it before loading, and every loader again (tests and
+    `score` call loaders directly)."""
+    if split not in card.splits:
+        raise UserError(f"task {card.name!r} has no split {split!r}; choose one of {', '.join(card.splits)}")
+
+
+def existing_folder(folder: Path, holding: str) -> Path:
+    """`folder` if it is a folder, else the one-line error that says what it should hold."""
+    if not folder.is_dir():
+        raise UserError(f"data folder {str(folder)!r} does not exist; pass the folder holding {holding}")
+    return folder
+
+
 class TaskOptions(CardOptions):
     """Options every task card may set, whatever its format."""
 
     judge: Optional[str] = None  # model card of the judge, read by judged metrics (MM-Vet)
+
+
+class ModalityOptions(TaskOptions):
+    """A dataset's modality as its card states it: `modality`, one label for every sample, or
+    `modality_map` {raw value: modality} over the metadata key `modality_key`, per sample.
+    `modality_source` is recorded with it: by default "card" for a constant (ours, not the
+    data's) and "derived" for a mapping; "dataset" where the data itself says it (Path-VQA is
+    pathology by definition; SLAKE's map only respells its own modality column)."""
+
+    modality: Optional[str] = None
+    modality_key: Optional[str] = None
+    modality_map: Optional[dict[str, str]] = None
+    modality_source: Optional[Literal["card", "derived", "dataset"]] = None
+
+
+def card_modality(options: ModalityOptions, values: dict[str, Any]) -> dict[str, str]:
+    """`modality` and `modality_source` of one sample whose metadata (or raw record) is
+    `values`. A list value maps each entry: mixed or unmapped kinds are "unknown", never a guess."""
+    if not options.modality_map:
+        return {"modality": options.modality or "unknown", "modality_source": options.modality_source or "card"}
+    raw = values.get(options.modality_key or "image_type")
+    labels = {options.modality_map.get(str(v)) for v in (raw if isinstance(raw, list) else [raw])} - {None}
+    return {"modality": labels.pop() if len(labels) == 1 else "unknown",
+            "modality_source": options.modality_source or "derived"}
 
 
 class TaskPlugin:

@@ -19,11 +19,15 @@ from typing import Any, Iterator, Optional
 from medharness.errors import UserError
 from medharness.images import ImageError, resolve_inside
 from medharness.schema import ImageRef, Sample
-from medharness.tasks.base import TaskOptions, TaskPlugin
+from medharness.tasks.base import ModalityOptions, TaskOptions, TaskPlugin, check_split, existing_folder
 
 
 class CaptionOptions(TaskOptions):
     skip_without_reference: Optional[bool] = None
+
+
+class LabelledCaptionOptions(CaptionOptions, ModalityOptions):
+    """A caption set of one known modality, stated by its card."""
 
 
 class CaptionTask(TaskPlugin):
@@ -32,8 +36,7 @@ class CaptionTask(TaskPlugin):
     Options = CaptionOptions
 
     def load(self, data_dir: Optional[Path], split: str) -> Iterator[Sample]:
-        if split not in self.card.splits:
-            raise UserError(f"task {self.card.name} has no split {split!r}; choose one of {', '.join(self.card.splits)}")
+        check_split(self.card, split)
         for sample in self.samples(data_dir, split):
             if sample is not None:
                 yield sample
@@ -46,10 +49,7 @@ class CaptionTask(TaskPlugin):
         if data_dir is None:
             env = f" or set {self.card.data_env}" if self.card.data_env else ""
             raise UserError(f"task {self.card.name} reads a local copy: pass --data-dir{env} with {layout}")
-        folder = Path(data_dir)
-        if not folder.is_dir():
-            raise UserError(f"data folder {folder} does not exist; pass the folder holding {layout}")
-        return folder
+        return existing_folder(Path(data_dir), layout)
 
     def refuse_options(self, keys: tuple[str, ...], layout: str, other: str) -> None:
         """Options that only another layout reads are an error here, never silently ignored."""

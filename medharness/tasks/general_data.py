@@ -18,7 +18,7 @@ from typing import Any, Iterator, Optional
 
 from medharness.errors import UserError
 from medharness.schema import ImageRef, Sample
-from medharness.tasks.base import TaskOptions, TaskPlugin
+from medharness.tasks.base import ModalityOptions, TaskPlugin, check_split, existing_folder
 from medharness.tasks.hub import Row, read_rows
 
 
@@ -74,7 +74,7 @@ def split_files(folder: Path, config: str, split: str) -> list[Path]:
     return []
 
 
-class ParquetOptions(TaskOptions):
+class ParquetOptions(ModalityOptions):
     config: Optional[str] = None
     keep: Optional[dict[str, list[Any]]] = None
 
@@ -93,9 +93,7 @@ class ParquetTask(TaskPlugin):
     def files_for(self, data_dir: Optional[Path], config: str, split: str) -> list[Path]:
         if data_dir is None:
             data_dir = self.snapshot([f"{config}/{split}-*.parquet"], "docs/general-benchmarks.md")
-        folder = Path(data_dir)
-        if not folder.is_dir():
-            raise UserError(f"data folder {folder} does not exist; pass the folder holding {config}/{split}-*.parquet")
+        folder = existing_folder(Path(data_dir), f"{config}/{split}-*.parquet")
         files = split_files(folder, config, split)
         if not files:
             raise UserError(
@@ -105,8 +103,7 @@ class ParquetTask(TaskPlugin):
         return files
 
     def load(self, data_dir: Optional[Path], split: str) -> Iterator[Sample]:
-        if split not in self.card.splits:
-            raise UserError(f"task {self.card.name} has no split {split!r}; choose one of {', '.join(self.card.splits)}")
+        check_split(self.card, split)
         files = self.files_for(data_dir, self.option(self.config_key, self.default_config), split)
         keep = {k: set(map(str, v)) for k, v in (self.option("keep") or {}).items()}
         for index, row in enumerate(self.rows(files, data_dir, split)):

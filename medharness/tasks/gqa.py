@@ -13,6 +13,7 @@ from typing import Iterator, Optional
 
 from medharness.registry import TASK_PLUGINS
 from medharness.schema import ImageRef, Sample
+from medharness.tasks.base import card_modality
 from medharness.tasks.general_data import ParquetOptions, ParquetTask, Row, image_refs, read_rows
 
 
@@ -46,8 +47,7 @@ class GqaTask(ParquetTask):
                 "structural_type": types.get("structural"),
                 "semantic_type": types.get("semantic"),
                 "full_answer": row.get("fullAnswer"),
-                "modality": "natural",
-                "modality_source": "card",
+                **card_modality(self.options, {}),
             },
         )
 

@@ -7,7 +7,7 @@ are evaluated (visual_input != 0, as lmms-eval's `hallusion_bench_image`); the s
 authors' unique question key category_subcategory_set_id_figure_id_question_id. The pair and
 figure keys of the authors' qAcc and fAcc go to metadata for the metrics' clustered bootstrap.
 
-The dataset has no modality column; the card's `modality_map` {subcategory: modality} derives
+The dataset has no modality column; the card's `modality_map` over `modality_key: subcategory` derives
 one (chart, table, map, ...), recorded as `modality_source: derived`.
 """
 
@@ -17,7 +17,8 @@ from typing import Any, Optional
 
 from medharness.registry import TASK_PLUGINS
 from medharness.schema import Sample
-from medharness.tasks.general_data import ParquetOptions, ParquetTask, Row, image_refs, is_missing
+from medharness.tasks.base import card_modality
+from medharness.tasks.general_data import ParquetTask, Row, image_refs, is_missing
 
 GOLD = {"1": "yes", "0": "no"}
 KEY_COLUMNS = ("category", "subcategory", "set_id", "figure_id", "question_id")
@@ -27,20 +28,13 @@ def text(value: Any) -> str:
     return "" if is_missing(value) else str(value).strip()
 
 
-class HallusionBenchOptions(ParquetOptions):
-    modality_map: Optional[dict[str, str]] = None  # {subcategory: modality}
-
-
 class HallusionBenchTask(ParquetTask):
-    Options = HallusionBenchOptions
-
     def to_sample(self, row: Row, index: int) -> Optional[Sample]:
         if text(row.get("visual_input")) == "0":
             return None  # a question without image: not part of the image benchmark
         key = {column: text(row.get(column)) for column in KEY_COLUMNS}
         base = f"{key['category']}_{key['subcategory']}_{key['set_id']}"
         gold = GOLD.get(text(row.get("gt_answer")))
-        modality = (self.option("modality_map") or {}).get(key["subcategory"], "unknown")
         sample = self.with_images(
             f"{base}_{key['figure_id']}_{key['question_id']}",
             image_refs(row.get("image"), text(row.get("filename")) or "image"),
@@ -52,8 +46,7 @@ class HallusionBenchTask(ParquetTask):
                 "visual_input": text(row.get("visual_input")),
                 "question_pair": f"{base}_{key['question_id']}",
                 "figure": f"{base}_{key['figure_id']}",
-                "modality": modality,
-                "modality_source": "derived",
+                **card_modality(self.options, key),
             },
         )
         if gold is None and sample.error is None:

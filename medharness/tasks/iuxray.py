@@ -19,13 +19,14 @@ from typing import Iterator, Optional
 from medharness.errors import UserError
 from medharness.registry import TASK_PLUGINS
 from medharness.schema import ImageRef, Sample
-from medharness.tasks.caption_common import CaptionOptions, CaptionTask, modality
+from medharness.tasks.base import card_modality
+from medharness.tasks.caption_common import CaptionTask, LabelledCaptionOptions
 
 SECTIONS = ("findings", "impression")
 LAYOUTS = "annotation.json + images/ (R2Gen layout) or ecgen-radiology/ + NLMCXR_png/ (Open-i layout)"
 
 
-class IUXrayOptions(CaptionOptions):
+class IUXrayOptions(LabelledCaptionOptions):
     sections: Optional[list[str]] = None
     section_labels: Optional[bool] = None
 
@@ -44,7 +45,7 @@ class IUXray(CaptionTask):
 
     def r2gen(self, folder: Path, split: str) -> Iterator[Optional[Sample]]:
         self.refuse_options(("sections", "section_labels"), "R2Gen layout", "Open-i layout")
-        yield from self.r2gen_samples(folder, split, modality("xray", "dataset"))
+        yield from self.r2gen_samples(folder, split, card_modality(self.options, {}))
 
     def openi(self, folder: Path, split: str) -> Iterator[Optional[Sample]]:
         if split != "all":
@@ -64,7 +65,7 @@ class IUXray(CaptionTask):
             reference = compose(texts, sections, labels)
             yield self.caption_sample(
                 study_id, images, [reference],
-                {**modality("xray", "dataset"), "reference_sections": "+".join(sections)},
+                {**card_modality(self.options, {}), "reference_sections": "+".join(sections)},
             )
 
 

@@ -16,27 +16,29 @@ from medharness.images import ImageError, exc_reason, resolve_inside
 from medharness.text import lmms_slake
 from medharness.records import RecordError, json_kind, sample_id, text_problem
 from medharness.schema import ImageRef, Sample
-from medharness.tasks.base import TaskPlugin
+from medharness.tasks.base import ModalityOptions, TaskPlugin, card_modality, check_split, existing_folder
+from medharness.tasks.hub import parquet_image, parquet_rows
 
 ANSWER_TYPE_DEFINITIONS = ("dataset", "yesno")
 DOCS = "docs/medical-vqa.md"
+
+
+class MedVQAOptions(ModalityOptions):
+    hf_split_names: Optional[dict[str, str]] = None  # our split name -> the Hugging Face copy's
 
 
 class MedVQAPlugin(TaskPlugin):
     """Subclasses implement `read(root, split)` for every layout they accept and name the
     files a Hugging Face snapshot needs (`hf_patterns`)."""
 
-    # our split name -> the name the Hugging Face copy uses for it
-    hf_split_names: dict[str, str] = {}
+    Options = MedVQAOptions
+    strip_answers = True  # the release's answers are stripped; Path-VQA's HF copy keeps them as given
 
     def load(self, data_dir: Optional[Path], split: str) -> Iterator[Sample]:
-        if split not in self.card.splits:
-            raise UserError(f"task {self.card.name!r} has no split {split!r}; its splits: {', '.join(self.card.splits)}")
+        check_split(self.card, split)
         definition = self.answer_type_definition()
         if data_dir is not None:
-            root = Path(data_dir)
-            if not root.is_dir():
-                raise UserError(f"data folder {str(root)!r} does not exist; pass the folder holding the {self.card.name} data")
+            root = existing_folder(Path(data_dir), f"the {self.card.name} data")
         else:
             root = self.snapshot(self.hf_patterns(split), DOCS)
         for sample in self.read(root, split):
@@ -45,11 +47,23 @@ class MedVQAPlugin(TaskPlugin):
     def read(self, root: Path, split: str) -> Iterator[Sample]:
         raise NotImplementedError
 
+    def read_parquet(self, root: Path, split: str) -> Iterator[Sample]:
+        """The Hugging Face parquet copy: image, question and answer only (no ids, types or
+        organ), so the id is the row index within the split; `strip_answers` as the release."""
+        hf_split = self.hf_split(split)
+        for index, row in enumerate(parquet_rows(root, hf_split)):
+            images, error = parquet_image(row, f"{hf_split}/{index}")
+            answer = str(row.get("answer", ""))
+            references = [answer.strip() if self.strip_answers else answer]
+            metadata = {**card_modality(self.options, {}), "language": "en", **answer_type_metadata(references, None)}
+            yield Sample(id=str(index), images=images, question=str(row.get("question", "")),
+                         references=references, metadata=metadata, error=error)
+
     def hf_patterns(self, split: str) -> list[str]:
         return [f"data/{self.hf_split(split)}-*.parquet"]
 
     def hf_split(self, split: str) -> str:
-        return self.hf_split_names.get(split, split)
+        return (self.option("hf_split_names") or {}).get(split, split)
 
     def answer_type_definition(self) -> str:
         definition = self.card.answer_type_definition or "dataset"

@@ -26,7 +26,8 @@ from typing import Iterator, Optional
 from medharness.errors import UserError
 from medharness.registry import TASK_PLUGINS
 from medharness.schema import ImageRef, Sample
-from medharness.tasks.caption_common import CaptionOptions, CaptionTask, first_existing, modality, read_csv_rows
+from medharness.tasks.base import card_modality
+from medharness.tasks.caption_common import CaptionTask, LabelledCaptionOptions, first_existing, read_csv_rows
 
 SPLIT_FILES = ["mimic-cxr-2.0.0-split.csv.gz", "mimic-cxr-2.0.0-split.csv"]
 METADATA_FILES = ["mimic-cxr-2.0.0-metadata.csv.gz", "mimic-cxr-2.0.0-metadata.csv"]
@@ -45,7 +46,7 @@ HOW_TO_GET = (
 PHYSIONET_SPLITS, R2GEN_SPLITS = ("train", "validate", "test"), ("train", "val", "test")
 
 
-class MimicOptions(CaptionOptions):
+class MimicOptions(LabelledCaptionOptions):
     sections: Optional[list[str]] = None
     views: Optional[list[str]] = None
 
@@ -83,13 +84,13 @@ class MimicCXR(CaptionTask):
             reference = " ".join(report_sections(report).get(s, "") for s in sections).strip()
             yield self.caption_sample(
                 study_id, images, [reference],
-                {**modality("xray", "dataset"), "views": [views.get(d, "unknown") for d in chosen]},
+                {**card_modality(self.options, {}), "views": [views.get(d, "unknown") for d in chosen]},
             )
 
     def r2gen(self, folder: Path, split: str) -> Iterator[Optional[Sample]]:
         self.refuse_options(("sections", "views"), "R2Gen layout", "PhysioNet layout")
         check_split(split, R2GEN_SPLITS, "R2Gen")
-        yield from self.r2gen_samples(folder, split, modality("xray", "dataset"))
+        yield from self.r2gen_samples(folder, split, card_modality(self.options, {}))
 
 
 def check_split(split: str, splits: tuple[str, ...], layout: str) -> None:

@@ -29,6 +29,7 @@ from pydantic import field_validator
 
 from medharness.registry import TASK_PLUGINS
 from medharness.schema import GenerationSettings, Request, Sample, template_fields
+from medharness.tasks.base import card_modality
 from medharness.tasks.general_data import ParquetOptions, ParquetTask, Row, as_list, image_refs, is_missing
 
 CIRCULAR_BASE = 1_000_000
@@ -52,9 +53,6 @@ class MultipleChoiceOptions(ParquetOptions):
     metadata_columns: Optional[dict[str, str]] = None
     subject_pattern: Optional[str] = None
     value_maps: Optional[dict[str, dict[str, str]]] = None
-    modality: Optional[str] = None
-    modality_key: Optional[str] = None
-    modality_map: Optional[dict[str, str]] = None
     circular: Optional[bool] = None
     open_prompt: Optional[str] = None
 
@@ -111,23 +109,12 @@ class MultipleChoiceTask(ParquetTask):
             found = re.match(pattern, sample_id)
             if found:
                 meta["subject"] = found.group(1)
-        meta["modality"], meta["modality_source"] = self.modality(meta)
+        meta.update(card_modality(self.options, meta))
         if self.option("circular"):
             number = int(sample_id)
             meta["circular_index"] = str(number % CIRCULAR_BASE)
             meta["circular_copy"] = number // CIRCULAR_BASE
         return meta
-
-    def modality(self, meta: dict[str, Any]) -> tuple[str, str]:
-        mapping = self.option("modality_map")
-        if not mapping:
-            # One label for the whole dataset, chosen by the card: ours, not the data's.
-            return self.option("modality", "unknown"), "card"
-        raw = meta.get(self.option("modality_key", "image_type"))
-        labels = {mapping.get(str(v)) for v in (raw if isinstance(raw, list) else [raw])}
-        labels.discard(None)
-        # Several images of different kinds, or a kind with no clear label: say so, never guess.
-        return (labels.pop() if len(labels) == 1 else "unknown"), "derived"
 
     def to_sample(self, row: Row, index: int) -> Optional[Sample]:
         id_column = self.option("id_column")

@@ -3,8 +3,8 @@
 Original layout: `qas/{train,val,test}_vqa.pkl` (lists of dicts: img_id, question_id, sent,
 label {answer: score}, answer_type "yes/no"/"other", question_type) and
 `images/{split}/{img_id}.jpg`. The pickles are read with a restricted unpickler.
-Every image is pathology (microscopy or gross specimen), so modality is "pathology" from the
-dataset itself.
+Every image is pathology (microscopy or gross specimen): the card says so (`modality`,
+`modality_source: dataset`), and names the HF copy's splits (`hf_split_names`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from medharness.errors import UserError
 from medharness.records import RecordError, json_kind
 from medharness.registry import TASK_PLUGINS
 from medharness.schema import Sample
-from medharness.tasks.hub import has_parquet_layout, parquet_image, parquet_rows
+from medharness.tasks.base import card_modality
+from medharness.tasks.hub import has_parquet_layout
 from medharness.tasks.medvqa_common import (
     MedVQAPlugin,
     answer_type_metadata,
@@ -30,10 +31,6 @@ from medharness.tasks.medvqa_common import (
 )
 
 REQUIRED_FIELDS = ("img_id", "question_id", "sent", "label")
-
-
-def base_metadata() -> dict[str, Any]:
-    return {"modality": "pathology", "modality_source": "dataset", "language": "en"}
 
 
 def ranked_answers(label: Any) -> list[str]:
@@ -57,7 +54,7 @@ def optional_text(rec: dict[str, Any], field: str) -> Optional[str]:
 
 
 class PathVQA(MedVQAPlugin):
-    hf_split_names = {"val": "validation"}
+    strip_answers = False
 
     def read(self, root: Path, split: str) -> Iterator[Sample]:
         if (root / "qas").is_dir():
@@ -81,7 +78,7 @@ class PathVQA(MedVQAPlugin):
         references = ranked_answers(rec["label"])
         image_id = release_id(rec, "img_id")
         image, error = file_image(root, f"images/{split}/{image_id}.jpg")
-        metadata = base_metadata()
+        metadata: dict[str, Any] = {**card_modality(self.options, {}), "language": "en"}
         metadata.update(answer_type_metadata(
             references, release_answer_type(optional_text(rec, "answer_type"), ("yes/no",), ("other",))))
         question_type = optional_text(rec, "question_type")
@@ -90,16 +87,6 @@ class PathVQA(MedVQAPlugin):
         metadata["image_id"] = image_id
         return Sample(id=release_id(rec, "question_id"), images=[image], question=release_text(rec, "sent"),
                       references=references, metadata=metadata, error=error)
-
-    def read_parquet(self, root: Path, split: str) -> Iterator[Sample]:
-        hf_split = self.hf_split(split)
-        for index, row in enumerate(parquet_rows(root, hf_split)):
-            images, error = parquet_image(row, f"{hf_split}/{index}")
-            references = [str(row.get("answer", ""))]
-            metadata = base_metadata()
-            metadata.update(answer_type_metadata(references, None))
-            yield Sample(id=str(index), images=images, question=str(row.get("question", "")),
-                         references=references, metadata=metadata, error=error)
 
 
 TASK_PLUGINS.register("pathvqa", PathVQA)

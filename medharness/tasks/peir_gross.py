@@ -14,12 +14,15 @@ from typing import Iterator, Optional
 from medharness.errors import UserError
 from medharness.registry import TASK_PLUGINS
 from medharness.schema import ImageRef, Sample
-from medharness.tasks.caption_common import CaptionTask, modality
+from medharness.tasks.base import card_modality
+from medharness.tasks.caption_common import CaptionTask, LabelledCaptionOptions
 
 LAYOUT = "peir_gross_images/ and <split>_images.tsv (bioCaption layout)"
 
 
 class PeirGross(CaptionTask):
+    Options = LabelledCaptionOptions
+
     def samples(self, data_dir: Optional[Path], split: str) -> Iterator[Optional[Sample]]:
         folder = self.local_folder(data_dir, LAYOUT)
         table = folder / f"{split}_images.tsv"
@@ -30,7 +33,7 @@ class PeirGross(CaptionTask):
                 raise UserError(f"{table} line {number}: no image name before the tab")
             yield self.caption_sample(
                 name, [ImageRef(root=str(folder / "peir_gross_images"), path=name)], [caption],
-                modality("gross", "dataset"),
+                card_modality(self.options, {}),
             )
 
 

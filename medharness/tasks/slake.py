@@ -3,7 +3,7 @@
 BoKelvin/SLAKE, which holds the release's files rather than a parquet table).
 
 The card's `options.language` ("en" or "zh") keeps one language. Modality comes from the data
-(CT / MRI / X-Ray), organ from `location`.
+(CT / MRI / X-Ray, respelled by the card's `modality_map`), organ from `location`.
 """
 
 from __future__ import annotations
@@ -15,14 +15,13 @@ from typing import Any, Callable, Iterator, Literal, Optional
 from medharness.errors import UserError
 from medharness.registry import TASK_PLUGINS
 from medharness.schema import ImageRef, Sample
-from medharness.tasks.base import TaskOptions
+from medharness.tasks.base import ModalityOptions, card_modality
 from medharness.tasks.medvqa_common import (
     MedVQAPlugin, answer_type_metadata, file_image, read_json_list, record_samples, release_answer_type, release_id,
     release_text, require, safe_member,
 )
 
 SPLIT_FILES = {"train": "train.json", "val": "validation.json", "test": "test.json"}
-MODALITIES = {"ct": "ct", "mri": "mri", "x-ray": "xray", "xray": "xray"}
 REQUIRED_FIELDS = ("qid", "img_name", "question", "answer", "q_lang")
 
 
@@ -50,7 +49,7 @@ class ZipImages:
         return [ImageRef(path=member, data=self.cache[member])], None
 
 
-class SlakeOptions(TaskOptions):
+class SlakeOptions(ModalityOptions):
     language: Optional[Literal["en", "zh", "all"]] = "en"  # null or "all": both languages
 
 
@@ -77,7 +76,7 @@ class SLAKE(MedVQAPlugin):
             if language is not None and release_text(rec, "q_lang").strip().lower() != language:
                 return None
             refs, error = images(release_text(rec, "img_name"))
-            return sample(rec, refs, error)
+            return sample(rec, refs, error, self.options)
 
         return record_samples(path, records, "qid", build)
 
@@ -94,12 +93,10 @@ def image_source(root: Path) -> Callable[[str], tuple[list[ImageRef], Optional[s
     raise UserError(f"{root}: SLAKE images missing; expected the imgs/ folder or imgs.zip")
 
 
-def sample(rec: dict[str, Any], images: list[ImageRef], error: Optional[str]) -> Sample:
+def sample(rec: dict[str, Any], images: list[ImageRef], error: Optional[str], options: SlakeOptions) -> Sample:
     references = [release_text(rec, "answer").strip()]
-    modality = MODALITIES.get(str(rec.get("modality") or "").strip().lower(), "unknown")
     metadata: dict[str, Any] = {
-        "modality": modality,
-        "modality_source": "dataset",
+        **card_modality(options, {"modality": str(rec.get("modality") or "").strip().lower()}),
         "organ": str(rec.get("location") or "").strip().lower() or None,
         "content_type": str(rec.get("content_type") or "").strip().lower() or None,
         "base_type": rec.get("base_type"),

@@ -2,9 +2,9 @@
 Hugging Face parquet copy (image, question, answer only).
 
 Splits in the release: `phrase_type` starting with "test" (test_freeform, test_para) is the
-test split, the rest (freeform, para) train. Modality is not a field; it is derived from
-`image_organ` and labelled "derived": CHEST -> xray, ABD -> ct, HEAD -> unknown (head images
-are CT or MRI and the organ cannot tell which). The HF copy has no organ: modality unknown.
+test split, the rest (freeform, para) train. Modality is not a field; the card derives it from
+the organ (`modality_map` over `modality_key: organ`, labelled "derived"). The HF copy has no
+organ: modality unknown.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import Any, Iterator, Optional
 from medharness.errors import UserError
 from medharness.registry import TASK_PLUGINS
 from medharness.schema import Sample
-from medharness.tasks.hub import has_parquet_layout, parquet_image, parquet_rows
+from medharness.tasks.base import card_modality
+from medharness.tasks.hub import has_parquet_layout
 from medharness.tasks.medvqa_common import (
     read_json_list,
     MedVQAPlugin,
@@ -30,7 +31,6 @@ from medharness.tasks.medvqa_common import (
 
 RELEASE_JSON = "VQA_RAD Dataset Public.json"
 IMAGE_FOLDERS = ("VQA_RAD Image Folder", "images")  # else images sit beside the JSON
-MODALITY_BY_ORGAN = {"chest": "xray", "abd": "ct", "head": "unknown"}
 REQUIRED_FIELDS = ("qid", "image_name", "question", "answer", "phrase_type")
 
 
@@ -72,8 +72,7 @@ class VQARAD(MedVQAPlugin):
         references = [release_text(rec, "answer").strip()]
         organ = str(rec.get("image_organ") or "").strip().lower()
         metadata: dict[str, Any] = {
-            "modality": MODALITY_BY_ORGAN.get(organ, "unknown"),
-            "modality_source": "derived",
+            **card_modality(self.options, {"organ": organ}),
             "organ": organ or None,
             "question_type": question_types(rec.get("question_type")),
             "language": "en",
@@ -87,16 +86,6 @@ class VQARAD(MedVQAPlugin):
         image, error = file_image(root, name if folder == "." else f"{folder}/{name}")
         return Sample(id=release_id(rec, "qid"), images=[image], question=release_text(rec, "question"),
                       references=references, metadata=metadata, error=error)
-
-    def read_parquet(self, root: Path, split: str) -> Iterator[Sample]:
-        hf_split = self.hf_split(split)
-        for index, row in enumerate(parquet_rows(root, hf_split)):
-            images, error = parquet_image(row, f"{hf_split}/{index}")
-            references = [str(row.get("answer", "")).strip()]
-            metadata: dict[str, Any] = {"modality": "unknown", "modality_source": "derived", "language": "en"}
-            metadata.update(answer_type_metadata(references, None))
-            yield Sample(id=str(index), images=images, question=str(row.get("question", "")),
-                         references=references, metadata=metadata, error=error)
 
 
 TASK_PLUGINS.register("vqarad", VQARAD)

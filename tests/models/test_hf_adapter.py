@@ -13,7 +13,8 @@ from medharness.cards import load_model_card
 from medharness.cli import app
 from medharness.errors import UserError
 from medharness.fixtures.base import write_fixture
-from medharness.models.hf import HFAdapter, count_output_tokens, cut_at_stop
+from medharness.models.base import cut_at_stop
+from medharness.models.hf import HFAdapter, count_output_tokens
 from medharness.schema import GenerationSettings, ImageRef, ModelCard, Request
 from tests.core.helpers import load_run, model_card, run_dirs
 from tests.models.hf_tiny import build_tiny_llava
@@ -143,6 +144,10 @@ def test_count_output_tokens(new: list[int], expected: int) -> None:
 def test_cut_at_stop() -> None:
     assert cut_at_stop("yes.\nUSER: more", ["\nUSER:", "###"]) == "yes."
     assert cut_at_stop("no stop here", ["###"]) == "no stop here"
+    # One rule for every adapter: cut at the earliest stop, then strip, so a stop that starts
+    # with whitespace is found before the whitespace goes; empty stops are ignored.
+    assert cut_at_stop("  yes \n### no", ["", "###", "no"]) == "yes"
+    assert cut_at_stop("\nUSER: hi", ["\nUSER:"]) == ""
 
 
 def test_tiny_llava_runs_through_the_cli_on_vqarad(tiny_dir: Path, tmp_path: Path) -> None:

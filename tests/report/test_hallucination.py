@@ -36,7 +36,7 @@ def probmed_rows(false_yes: int):
 
 
 def make_pope(make_run, **kw):
-    return make_run(task="pope", task_format="pope", headline="pope_f1", definitions={"pope_prf": "P/R/F1"},
+    return make_run(task="pope", task_format="parquet_vqa", headline="pope_f1", definitions={"pope_prf": "P/R/F1"},
                     overall={"pope_accuracy": mv(0.5), "pope_f1": mv(0.6)},
                     groups={"category": {"A": {"pope_accuracy": mv(0.5)}, "B": {"pope_accuracy": mv(0.25)}}},
                     samples=rows(POPE_ROWS), **kw)

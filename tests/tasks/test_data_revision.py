@@ -27,12 +27,12 @@ def hub_cache(tmp_path, monkeypatch):
 
 
 def test_the_hub_commit_read_is_recorded(hub_cache):
-    plugin = TASK_PLUGINS.get("pope")(load_task_card("pope"))
+    plugin = TASK_PLUGINS.get("parquet_vqa")(load_task_card("pope"))
     assert next(iter(plugin.load(None, "test"))).id
     assert plugin.data_source(None) == f"hf:lmms-lab/POPE@{COMMIT} (card revision main)"
 
 
 def test_a_local_folder_says_it_has_no_hub_revision(hub_cache):
-    plugin = TASK_PLUGINS.get("pope")(load_task_card("pope"))
+    plugin = TASK_PLUGINS.get("parquet_vqa")(load_task_card("pope"))
     next(iter(plugin.load(hub_cache, "test")))
     assert plugin.data_source(hub_cache) == f"local folder {hub_cache} (no hub revision: the files as found there)"

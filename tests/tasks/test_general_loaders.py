@@ -168,7 +168,7 @@ def test_offline_without_data_is_one_clear_line(monkeypatch, tmp_path):
 
 def test_missing_split_files_and_unknown_split(tmp_path, data_root):
     with pytest.raises(UserError, match="no test-\\*.parquet"):
-        plugin = TASK_PLUGINS.get("pope")(load_task_card("pope"))
+        plugin = TASK_PLUGINS.get("parquet_vqa")(load_task_card("pope"))
         list(plugin.load(tmp_path, "test"))
     with pytest.raises(UserError, match="has no split 'train'"):
         load("pope", data_root, split="train")
@@ -179,7 +179,7 @@ def test_missing_split_files_and_unknown_split(tmp_path, data_root):
 def test_corrupt_parquet_is_a_user_error(tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "test-00000-of-00001.parquet").write_bytes(b"not parquet")
-    plugin = TASK_PLUGINS.get("pope")(load_task_card("pope"))
+    plugin = TASK_PLUGINS.get("parquet_vqa")(load_task_card("pope"))
     with pytest.raises(UserError, match="not a readable parquet file"):
         list(plugin.load(tmp_path, "test"))
 

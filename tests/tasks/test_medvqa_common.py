@@ -58,7 +58,7 @@ def test_unknown_answer_type_definition_is_a_user_error(tmp_path_factory):
 
 def test_unknown_split_is_a_user_error(tmp_path_factory):
     data = fixture_dir(tmp_path_factory, "vqarad")
-    with pytest.raises(UserError, match="no split 'val'; its splits: train, test"):
+    with pytest.raises(UserError, match="no split 'val'; choose one of train, test"):
         load("vqarad", data, split="val")
 
 

@@ -138,7 +138,7 @@ def eager(refs: list[ImageRef]) -> list[ImageRef]:
 
 @pytest.mark.parametrize("batch_size", [1, 5])
 def test_a_run_gives_the_same_results_as_with_the_bytes_in_memory(batch_size, tmp_path, monkeypatch):
-    import medharness.tasks.pathvqa as pathvqa
+    import medharness.tasks.medvqa_common as medvqa  # the HF parquet copies' reader
 
     folder = write_fixture("pathvqa-hf", tmp_path)
 
@@ -149,8 +149,8 @@ def test_a_run_gives_the_same_results_as_with_the_bytes_in_memory(batch_size, tm
         return rows, record.metrics.model_dump(), record.spec.data_fingerprint
 
     lazy = run("lazy")
-    lazy_image = pathvqa.parquet_image
-    monkeypatch.setattr(pathvqa, "parquet_image", lambda row, name: (eager(lazy_image(row, name)[0]), lazy_image(row, name)[1]))
+    lazy_image = medvqa.parquet_image
+    monkeypatch.setattr(medvqa, "parquet_image", lambda row, name: (eager(lazy_image(row, name)[0]), lazy_image(row, name)[1]))
     assert run("eager") == lazy
 
 

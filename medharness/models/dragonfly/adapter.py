@@ -15,7 +15,7 @@ from pydantic import Field
 
 from medharness.cards import CardOptions
 from medharness.errors import UserError
-from medharness.models.base import ModelAdapter
+from medharness.models.base import ModelAdapter, cut_at_stop
 from medharness.registry import ADAPTERS
 from medharness.schema import ModelCard, Prediction, Request
 
@@ -131,7 +131,7 @@ class DragonflyAdapter(ModelAdapter):
         for row, (request, prep) in enumerate(ready):
             tokens = new[row].tolist()
             ended = next((i for i, t in enumerate(tokens) if t in stops), len(tokens))
-            text = self.processor.decode(tokens[:ended], skip_special_tokens=True).strip()
+            text = self.processor.decode(tokens[:ended], skip_special_tokens=True)
             input_tokens = int(inputs["attention_mask"][row].sum())
             crops = self.processor.image_processor.num_crops if prep.pixels is not None else 0
             flops = sample_flops(self.model.config, plan, crops, input_tokens, min(ended + 1, len(tokens)))
@@ -161,11 +161,6 @@ def to_device(pixels: Any, device: Any) -> Any:
     if isinstance(pixels, list):
         return canvas_tensors(pixels, device)
     return None if pixels is None else pixels.to(device)
-
-
-def cut_at_stop(text: str, stops: list[str]) -> str:
-    cut = min((text.find(s) for s in stops if s and s in text), default=-1)
-    return text[:cut].rstrip() if cut >= 0 else text
 
 
 ADAPTERS.register("dragonfly", DragonflyAdapter)
