@@ -6,19 +6,17 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import nibabel
 import numpy as np
+import pydicom
 import pytest
+from pydicom.data import get_testdata_file
+from pydicom.pixels import apply_rescale, apply_windowing
 
-nibabel = pytest.importorskip("nibabel")
-pydicom = pytest.importorskip("pydicom")
-
-from pydicom.data import get_testdata_file  # noqa: E402
-from pydicom.pixels import apply_rescale, apply_windowing  # noqa: E402
-
-from medharness.clinical_images import dicom_values, inspect, nifti_slice, render  # noqa: E402
-from medharness.errors import UserError  # noqa: E402
-from medharness.images import ImageError, image_hash, open_image  # noqa: E402
-from medharness.schema import ClinicalView, ImageRef  # noqa: E402
+from medharness.clinical_images import dicom_values, inspect, nifti_slice, render
+from medharness.errors import UserError
+from medharness.images import ImageError, image_hash, open_image
+from medharness.schema import ClinicalView, ImageRef
 
 NIFTI = Path(nibabel.__file__).parent / "tests" / "data"
 

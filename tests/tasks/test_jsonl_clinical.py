@@ -1,5 +1,6 @@
 """custom-jsonl with real DICOM and NIfTI files: views pinned and recorded at load, card and
 record settings, bad files as per-sample errors, and whole runs with a baseline and dragonfly-tiny."""
+
 from __future__ import annotations
 
 import json
@@ -8,14 +9,11 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("pydicom")
-pytest.importorskip("nibabel")
-
-from medharness.cards import load_task_card  # noqa: E402
-from medharness.errors import UserError  # noqa: E402
-from medharness.fixtures.base import write_fixture  # noqa: E402
-from medharness.registry import TASK_PLUGINS  # noqa: E402
-from tests.core.helpers import cli, load_run, run_dirs  # noqa: E402
+from medharness.cards import load_task_card
+from medharness.errors import UserError
+from medharness.fixtures.base import write_fixture
+from medharness.registry import TASK_PLUGINS
+from tests.core.helpers import cli, load_run, run_dirs
 
 BAD = {
     "not-dicom": "not a DICOM file: scans/report.dcm",
