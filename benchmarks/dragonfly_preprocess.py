@@ -5,9 +5,11 @@ path overlapped with model work by the adapter's prefetching thread pool.
     python benchmarks/dragonfly_preprocess.py                 # gen 2, 1024x768, 12 images
     python benchmarks/dragonfly_preprocess.py --generation 1 --size 2000x300
 
-Rows: the reference; CPU runs (PIL resizes, table-exact normalisation); the host's share of a
-device run (decoding only: the image goes to the device as it is); the exact torch port of the
-resizes run on the CPU, which shows why CPU runs keep PIL. With CUDA, two device rows: the
+Rows: the reference; CPU runs (the compiled kernels of native.py: Pillow's resize arithmetic,
+vectorised, and the crops cut and looked up in one pass); the same without the kernels (an
+install with no C compiler: PIL resizes, numpy normalisation); the host's share of a device
+run (decoding only: the image goes to the device as it is); the exact torch port of the
+resizes run on the CPU, which shows why CPU runs do not use it. With CUDA, two device rows: the
 canvases resized on the device (what device runs do) against PIL canvases cut on the device.
 
 The overlap part prepares PNG-encoded requests as a device run does (decoding only) and stands
@@ -25,6 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from medharness.models.dragonfly import native
 from medharness.models.dragonfly.image_processing import (
     DragonflyImageProcessor, canvas_tensors, canvases, clip_reference_processor, reference_pixel_values, rgb_array,
 )
@@ -117,9 +120,12 @@ def main() -> None:
     on_cpu = lambda im: fast.expand(canvas_tensors(fast.canvas_arrays(im)))  # noqa: E731
     assert torch.equal(fast(images[0]), expected), "CPU path not bit-exact"
     assert torch.equal(on_cpu(images[0]), expected), "device path (run on the CPU) not bit-exact"
+    without_kernels = lambda im: fast.pil_crops(im, np.empty((fast.num_crops, 3, se, se), dtype=np.float32))  # noqa: E731
+    assert native.AVAILABLE, "the compiled kernels are not built: pip install -e . with a C compiler present"
     rows = [
         ("reference: every crop through the CLIP processor", lambda im: reference_pixel_values(im, clip, se, args.generation)),
-        ("CPU runs: PIL resizes, float32 crops", fast),
+        ("CPU runs: compiled resizes and crops", fast),
+        ("CPU runs without the kernels: PIL resizes, numpy crops", without_kernels),
         ("device runs, host part: the decoded image as an array", fast.canvas_arrays),
         ("torch port of the resizes, all on the CPU", on_cpu),
     ]

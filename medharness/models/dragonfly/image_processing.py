@@ -9,8 +9,11 @@ float arithmetic (float64 rescale cast to float32, then float32 subtract and div
 same bits with one gather per value.
 
 Where the work runs, chosen by measurement (benchmarks/dragonfly_preprocess.py):
-- CPU runs (`__call__`): PIL resizes, then float32 arithmetic that equals the table. Pillow's
-  C resize is 4-10x faster on one core than the exact torch port (`resample.py`).
+- CPU runs (`__call__`): the compiled kernels of `native.py` make the three canvases with
+  Pillow's resize arithmetic (the same bytes as PIL, vectorised) and cut each into crops
+  through the table in one pass. Without them (an install with no C compiler) and for images
+  in other modes (PIL resizes in the image's own mode): PIL resizes, then float32 arithmetic
+  that equals the table (`pil_crops`).
 - device runs (`canvas_arrays` on the host, `expand` on the device): the host only hands over
   the decoded RGB image; the device makes the three canvases with the torch port of Pillow's
   bicubic resize (the same bytes as PIL), cuts them and looks the values up. Images in other
@@ -26,6 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from medharness.models.dragonfly import native
 from medharness.models.dragonfly.configuration import GENERATIONS
 from medharness.models.dragonfly.resample import resize
 
@@ -181,6 +185,21 @@ class DragonflyImageProcessor:
         """[crops, 3, se, se] float32, bit-exact with `reference_pixel_values`."""
         se = self.image_size
         out = np.empty((self.num_crops, 3, se, se), dtype=np.float32)
+        if native.AVAILABLE and image.mode == "RGB":
+            # compiled resizes (Pillow's bytes), cut and looked up in one pass per canvas
+            medium, high = canvas_sizes(image.size, se, self.generation)
+            index = 0
+            for canvas in native.resize(np.asarray(image), [(se, se), medium, high]):
+                index = native.write_crops(canvas, se, self.table, out, index)
+        else:
+            index = self.pil_crops(image, out)
+        assert index == self.num_crops, (index, self.num_crops)
+        return torch.from_numpy(out)
+
+    def pil_crops(self, image: Image.Image, out: np.ndarray) -> int:
+        """PIL's resizes and numpy normalisation: images in other modes (PIL resizes in the
+        image's own mode), or an install without the compiled kernels."""
+        se = self.image_size
         normalise = self._arithmetic if self.arithmetic_exact else self._gather
         index = 0
         for canvas in canvases(image, se, self.generation):
@@ -190,8 +209,7 @@ class DragonflyImageProcessor:
                     # one call per crop; a planar uint8 copy first is cheaper than strided reads
                     normalise(np.ascontiguousarray(pixels[y : y + se, x : x + se].transpose(2, 0, 1)), out[index])
                     index += 1
-        assert index == self.num_crops, (index, self.num_crops)
-        return torch.from_numpy(out)
+        return index
 
     def _gather(self, src: np.ndarray, dst: np.ndarray) -> None:
         for channel in range(3):

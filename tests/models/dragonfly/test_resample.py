@@ -1,4 +1,5 @@
-"""The torch port of Pillow's 8-bit bicubic resize, byte for byte against the installed PIL.
+"""Both exact ports of Pillow's 8-bit bicubic resize, byte for byte against the installed PIL:
+the torch port (device runs) and the compiled kernels (CPU runs, `native.py`).
 
 A larger randomised check, run by hand (1500 cases took 5.5 minutes on the loaded 2-core machine):
     PYTHONPATH=. python tests/models/dragonfly/test_resample.py --cases 2000 --max-side 600
@@ -14,7 +15,18 @@ from PIL import Image
 from medharness.models.dragonfly.image_processing import (
     DragonflyImageProcessor, canvas_sizes, canvas_tensors, clip_reference_processor, reference_pixel_values,
 )
+from medharness.models.dragonfly import native
 from medharness.models.dragonfly.resample import PILLOW_MAJOR, coefficients, resize, vertical_first
+
+PORTS = {
+    "torch": lambda pixels, size: resize(torch.from_numpy(pixels), size).numpy(),
+    "native": lambda pixels, size: native.resize(pixels, [size])[0],
+}
+
+
+@pytest.fixture(params=sorted(PORTS))
+def port(request):
+    return PORTS[request.param]
 
 
 def pil_resize(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -23,10 +35,10 @@ def pil_resize(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out if out.ndim == 3 else out[..., None]
 
 
-def assert_same_as_pil(rng: np.random.Generator, size: tuple[int, int], out_size: tuple[int, int], channels: int = 3) -> None:
+def assert_same_as_pil(port, rng: np.random.Generator, size: tuple[int, int], out_size: tuple[int, int], channels: int = 3) -> None:
     pixels = rng.integers(0, 256, (size[1], size[0], channels), dtype=np.uint8)
     expected = pil_resize(pixels, out_size)
-    got = resize(torch.from_numpy(pixels), out_size).numpy()
+    got = port(pixels, out_size)
     assert got.shape == expected.shape
     differing = int((got != expected).sum())
     assert differing == 0, f"{size} -> {out_size}: {differing} bytes differ from PIL"
@@ -37,50 +49,50 @@ def random_cases(rng: np.random.Generator, count: int, max_side: int) -> list[tu
     return [((int(w), int(h)), (int(ow), int(oh))) for w, h, ow, oh in sides]
 
 
-def test_hand_checked_halving():
+def test_hand_checked_halving(port):
     # 2x1 -> 1x1: scale 2, support 4, both taps weigh filter(0.25) = 0.8671875, normalised to
     # 1/2 each = 2**21; (2**21 + 0 * 2**21 + 255 * 2**21) >> 22 = 128.
     xmin, fixed = coefficients(2, 1)
     assert xmin.tolist() == [0] and fixed[0, :2].tolist() == [2**21, 2**21] and not fixed[0, 2:].any()
-    pixels = torch.tensor([[[0, 0, 0], [255, 255, 255]]], dtype=torch.uint8)
-    assert resize(pixels, (1, 1)).tolist() == [[[128, 128, 128]]]
-    assert np.asarray(Image.fromarray(pixels.numpy()).resize((1, 1))).tolist() == [[[128, 128, 128]]]
+    pixels = np.array([[[0, 0, 0], [255, 255, 255]]], dtype=np.uint8)
+    assert port(pixels, (1, 1)).tolist() == [[[128, 128, 128]]]
+    assert np.asarray(Image.fromarray(pixels).resize((1, 1))).tolist() == [[[128, 128, 128]]]
 
 
-def test_same_size_is_a_copy():
+def test_same_size_is_a_copy_in_torch():
     pixels = torch.randint(0, 256, (5, 7, 3), dtype=torch.uint8)
     out = resize(pixels, (7, 5))
     assert torch.equal(out, pixels) and out.data_ptr() != pixels.data_ptr()
 
 
-def test_random_sizes_shrink_and_enlarge():
+def test_random_sizes_shrink_and_enlarge(port):
     rng = np.random.default_rng(0)
     for size, out_size in random_cases(rng, 60, 600):
-        assert_same_as_pil(rng, size, out_size)
+        assert_same_as_pil(port, rng, size, out_size)
 
 
 @pytest.mark.parametrize("size", [(1, 1), (1, 600), (600, 1), (2, 599), (599, 3)])
-def test_extreme_aspect_ratios(size):
+def test_extreme_aspect_ratios(port, size):
     rng = np.random.default_rng(1)
     for out_size in [(1, 1), (600, 1), (1, 600), (37, 411), (336, 336)]:
-        assert_same_as_pil(rng, size, out_size)
+        assert_same_as_pil(port, rng, size, out_size)
 
 
-def test_single_channel_matches_mode_l():
+def test_single_channel_matches_mode_l(port):
     rng = np.random.default_rng(2)
     for size, out_size in random_cases(rng, 10, 300):
-        assert_same_as_pil(rng, size, out_size, channels=1)
+        assert_same_as_pil(port, rng, size, out_size, channels=1)
 
 
 @pytest.mark.parametrize("generation,se,size", [
     (2, 336, (1024, 768)), (2, 336, (300, 2000)), (2, 336, (57, 40)),
     (1, 224, (2000, 300)), (1, 224, (600, 500)),
 ])
-def test_dragonfly_canvases(generation, se, size):
+def test_dragonfly_canvases(port, generation, se, size):
     rng = np.random.default_rng(3)
     medium, high = canvas_sizes(size, se, generation)
     for out_size in [(se, se), medium, high]:
-        assert_same_as_pil(rng, size, out_size)
+        assert_same_as_pil(port, rng, size, out_size)
 
 
 @pytest.mark.parametrize("size,out_size,first", [
@@ -91,11 +103,11 @@ def test_dragonfly_canvases(generation, se, size):
     ((1000, 1000), (601, 200), True),
     ((1000, 1000), (600, 200), False),
 ])
-def test_pillow_13_pass_order(size, out_size, first):
+def test_pillow_13_pass_order(port, size, out_size, first):
     """Both orders give different bytes on noise, so matching PIL pins the rule down (before
     Pillow 13 every resize ran horizontally first)."""
     assert vertical_first(size, out_size) is (first and PILLOW_MAJOR >= 13)
-    assert_same_as_pil(np.random.default_rng(4), size, out_size)
+    assert_same_as_pil(port, np.random.default_rng(4), size, out_size)
 
 
 @pytest.mark.parametrize("pixels,size,message", [
@@ -103,7 +115,7 @@ def test_pillow_13_pass_order(size, out_size, first):
     (torch.zeros((4, 4), dtype=torch.uint8), (2, 2), r"\[H, W, C\]"),
     (torch.zeros((4, 4, 3), dtype=torch.uint8), (0, 2), "at least 1x1"),
 ])
-def test_bad_input_is_refused(pixels, size, message):
+def test_bad_input_is_refused_by_the_torch_port(pixels, size, message):
     with pytest.raises(ValueError, match=message):
         resize(pixels, size)
 
@@ -138,10 +150,11 @@ def main() -> None:
     parser.add_argument("--max-side", type=int, default=600)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    rng = np.random.default_rng(args.seed)
-    for size, out_size in random_cases(rng, args.cases, args.max_side):
-        assert_same_as_pil(rng, size, out_size)
-    print(f"{args.cases} random resizes (sides 1..{args.max_side}), all byte-identical to Pillow {Image.__version__}")
+    for name, port in PORTS.items():
+        rng = np.random.default_rng(args.seed)
+        for size, out_size in random_cases(rng, args.cases, args.max_side):
+            assert_same_as_pil(port, rng, size, out_size)
+        print(f"{name}: {args.cases} random resizes (sides 1..{args.max_side}), all byte-identical to Pillow {Image.__version__}")
 
 
 if __name__ == "__main__":
