@@ -10,10 +10,12 @@ width 32 and 64, two layers each, random weights), so the figures weigh preproce
 released models' inputs do while the network stays small. A full-size model moves the balance
 towards the network; benchmarks/dragonfly_throughput.py --size full measures that on a GPU.
 
-Reference-style preprocessing sends every crop through the CLIP image processor (the released
-code's path); the fast path is `DragonflyImageProcessor` (PIL resizes, table-exact float32).
-Both run the same model, as this tree builds it: how the vision tower and the logits are
-computed is the model's business and the same on both sides here.
+Rows: `reference-style`, the issue's reference (every crop through the CLIP image processor,
+the released code's path; the whole vision tower with every hidden state kept; logits for every
+prefill position); `reference prep only`, the reference's preprocessing before this tree's
+network; `this implementation`, `DragonflyImageProcessor` (the compiled kernels of native.py)
+and this tree's network (the tower stopped at the layer used, last-position logits).
+--vision-layers / --text-layers set released depths at the same toy widths.
 """
 
 from __future__ import annotations

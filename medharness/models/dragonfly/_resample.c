@@ -211,6 +211,10 @@ crops(PyObject *self, PyObject *args)
     Py_ssize_t height, width, channels, se, first;
     if (!PyArg_ParseTuple(args, "OnnnnOOn", &canvas_obj, &height, &width, &channels, &se, &table_obj, &out_obj, &first))
         return NULL;
+    if (first < 0 || channels < 1) {
+        PyErr_Format(PyExc_ValueError, "crops start at index %zd of pixels of %zd channels", first, channels);
+        return NULL;
+    }
     if (se <= 0 || height % se || width % se) {
         PyErr_Format(PyExc_ValueError, "a %zdx%zd canvas does not cut into %zd px crops", width, height, se);
         return NULL;

@@ -71,7 +71,7 @@ def resize(image: np.ndarray, sizes: Sequence[Size]) -> list[np.ndarray]:
         raise ValueError(f"resize takes an [H, W, 3] (RGB) or [H, W, 1] (L) uint8 array, got shape {image.shape} of {image.dtype}")
     image = np.ascontiguousarray(image)
     in_height, in_width = image.shape[:2]
-    transposed: Optional[np.ndarray] = None
+    image_t: Optional[np.ndarray] = None  # [W, H, C], made on first need
     out = []
     for width, height in sizes:
         if width < 1 or height < 1:
@@ -85,8 +85,8 @@ def resize(image: np.ndarray, sizes: Sequence[Size]) -> list[np.ndarray]:
                 values = _pass(values, out_size)
             elif axis == "horizontal" and out_size != values.shape[1]:
                 if values is image:
-                    transposed = _transpose(image) if transposed is None else transposed
-                    source = transposed
+                    image_t = _transpose(image) if image_t is None else image_t
+                    source = image_t
                 else:
                     source = _transpose(values)
                 # along the rows of the transposed image, written back in [H, W, C] order

@@ -80,6 +80,8 @@ def test_write_crops_refuses_bad_input():
         native.write_crops(np.zeros((60, 64, 3), dtype=np.uint8), 30, table, np.empty((4, 3, 30, 30), dtype=np.float32), 0)
     with pytest.raises(ValueError, match="out holds"):  # 4 crops from index 1 do not fit in 4
         native.write_crops(canvas, 32, table, out, 1)
+    with pytest.raises(ValueError, match="start at index -1"):  # would write before the array
+        native.write_crops(canvas, 32, table, out, -1)
 
 
 def test_kernel_refuses_windows_outside_the_input():
